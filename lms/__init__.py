@@ -1,0 +1,68 @@
+"""科普学堂 — the application factory."""
+import os
+from pathlib import Path
+
+from flask import Flask, request
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from lms.config import Config
+from lms.extensions import babel, csrf, db, login_manager, migrate
+
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    settings = Config(**(config or {}))
+    app.config.from_object(settings)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+    Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: "Asia/Shanghai")
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = None
+
+    from lms import models  # noqa: F401  (register every model with SQLAlchemy)
+    from lms.accounts.routes import bp as accounts_bp
+    from lms.courses.routes import bp as courses_bp
+    from lms.health import bp as health_bp
+    from lms.media.routes import bp as media_bp
+    from lms.quizzes.routes import bp as quizzes_bp
+    from lms.records.routes import bp as records_bp
+
+    for blueprint in (accounts_bp, courses_bp, quizzes_bp, media_bp, records_bp, health_bp):
+        app.register_blueprint(blueprint)
+
+    from lms.cli import register_commands
+
+    register_commands(app)
+
+    from lms import templating
+
+    templating.init_app(app)
+    return app
+
+
+def _select_locale():
+    requested = request.args.get("lang") or request.cookies.get("lang")
+    if requested in ("zh", "en"):
+        return requested
+    return "zh"
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """WAL lets readers work while a writer commits; busy_timeout waits instead of failing."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

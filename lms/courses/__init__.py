@@ -1,0 +1,1 @@
+"""Catalogue by audience, course and lesson pages, progress heartbeats, content import."""

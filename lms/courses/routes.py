@@ -1,0 +1,68 @@
+from flask import Blueprint, abort, jsonify, render_template, request
+from flask_login import current_user, login_required
+
+from lms.courses import services
+from lms.courses.progress import HeartbeatRejected
+
+bp = Blueprint("courses", __name__)
+
+
+@bp.get("/")
+def catalogue():
+    return render_template("courses/catalogue.html", groups=services.catalogue_for(current_user))
+
+
+@bp.get("/courses/<slug>")
+@login_required
+def course(slug):
+    try:
+        course = services.visible_course(slug)
+    except services.LessonNotVisible:
+        abort(404)
+    states = {lesson.id: services.lesson_state(current_user.id, lesson) for lesson in course.active_lessons}
+    record = services.course_record(current_user.id, course)
+    return render_template("courses/course.html", course=course, states=states, record=record)
+
+
+@bp.get("/courses/<slug>/lessons/<lesson_slug>")
+@login_required
+def lesson(slug, lesson_slug):
+    try:
+        course = services.visible_course(slug)
+    except services.LessonNotVisible:
+        abort(404)
+    lesson = next((item for item in course.active_lessons if item.slug == lesson_slug), None)
+    if lesson is None:
+        abort(404)
+    lessons = course.active_lessons
+    index = lessons.index(lesson)
+    return render_template(
+        "courses/lesson.html",
+        course=course,
+        lesson=lesson,
+        state=services.lesson_state(current_user.id, lesson),
+        resume_at=services.resume_position(current_user.id, lesson),
+        previous=lessons[index - 1] if index else None,
+        next=lessons[index + 1] if index + 1 < len(lessons) else None,
+    )
+
+
+@bp.post("/api/lessons/<int:lesson_id>/heartbeat")
+@login_required
+def heartbeat(lesson_id):
+    payload = request.get_json(silent=True)
+    try:
+        result, record = services.record_heartbeat(current_user, lesson_id, payload)
+    except services.LessonNotVisible:
+        return jsonify(error="not_visible", message="课程不存在或已下线"), 400
+    except HeartbeatRejected as exc:
+        return jsonify(error="rejected", message=str(exc)), 400
+    lesson_done = services.lesson_state(current_user.id, services.visible_lesson(lesson_id))
+    return jsonify(
+        credited_seconds=round(result.credited_seconds, 2),
+        watched_seconds=round(result.watched_seconds, 2),
+        watched_share=round(result.watched_share, 4),
+        video_done=lesson_done["video_done"],
+        lesson_completed=lesson_done["completed"],
+        course_completed=record is not None,
+    )

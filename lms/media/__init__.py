@@ -1,0 +1,1 @@
+"""Media: every ffmpeg call lives behind lms.media.ffmpeg_tools; serving lives in routes."""

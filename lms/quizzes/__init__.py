@@ -1,0 +1,1 @@
+"""Quizzes: models, taking and grading."""

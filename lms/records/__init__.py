@@ -1,0 +1,1 @@
+"""The training-hour (学时) ledger, annual targets and exports."""

@@ -1,0 +1,69 @@
+import tempfile
+from datetime import date
+
+from flask import Blueprint, Response, abort, render_template, request, send_file, stream_with_context
+from flask_login import current_user, login_required
+
+from lms.accounts.models import Unit
+from lms.records import export, services
+from lms.records.forms import ExportForm
+
+bp = Blueprint("records", __name__)
+
+
+@bp.get("/my/hours")
+@login_required
+def my_hours():
+    year = request.args.get("year", type=int)
+    return render_template("records/my_hours.html", summary=services.my_hours(current_user, year))
+
+
+def _export_scope(form: ExportForm):
+    """The unit an exporter may see: admins any (or all), unit admins their own subtree only."""
+    if not current_user.is_authenticated or not current_user.can_export_hours:
+        abort(403)
+    unit = None
+    if form.unit.data:
+        unit = Unit.query.filter_by(code=form.unit.data.strip()).first()
+        if unit is None:
+            form.unit.errors.append("单位编码不存在")
+            return None, False
+    if current_user.role == "unit_admin":
+        own = current_user.unit
+        if unit is None:
+            unit = own
+        elif not unit.path.startswith(own.path):
+            abort(403)
+    return unit, True
+
+
+@bp.get("/admin/hours")
+@login_required
+def export_page():
+    form = ExportForm(request.args)
+    _export_scope(form)
+    return render_template("records/export.html", form=form)
+
+
+@bp.get("/admin/hours/export")
+@login_required
+def export_download():
+    form = ExportForm(request.args)
+    unit, ok = _export_scope(form)
+    if not form.validate() or not ok:
+        return render_template("records/export.html", form=form), 400
+    query = services.records_query(form.date_from.data, form.date_to.data, unit, form.audience.data or None)
+    columns = export.SUMMARY_COLUMNS if form.summary.data else export.DETAIL_COLUMNS
+    rows = (export.summary_rows if form.summary.data else export.detail_rows)(query)
+    stem = f"xueshi-{form.date_from.data or 'all'}-{form.date_to.data or date.today()}"
+    if form.fmt.data == "xlsx":
+        spool = tempfile.TemporaryFile()
+        export.write_xlsx(spool, columns, rows)
+        spool.seek(0)
+        return send_file(spool, as_attachment=True, download_name=f"{stem}.xlsx",
+                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return Response(
+        stream_with_context(export.iter_csv(columns, rows)),
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'},
+    )
