@@ -2,8 +2,7 @@
 import os
 from pathlib import Path
 
-from flask import Flask, request
-from flask_login import current_user
+from flask import Flask, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -51,6 +50,8 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _select_locale():
+    if not has_request_context():  # CLI commands and jobs speak the default language
+        return "zh"
     requested = request.args.get("lang") or request.cookies.get("lang")
     if requested in ("zh", "en"):
         return requested

@@ -64,7 +64,7 @@ def max_rate_for(course: Course) -> float:
     return 1.0 if course.strict else current_app.config["HEARTBEAT_MAX_RATE"]
 
 
-def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: int = 5):
+def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: int = 25):
     """Apply one heartbeat; retries when a concurrent heartbeat updated the same row first."""
     lesson = visible_lesson(lesson_id)
     video = lesson.video

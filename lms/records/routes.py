@@ -18,39 +18,43 @@ def my_hours():
     return render_template("records/my_hours.html", summary=services.my_hours(current_user, year))
 
 
-def _export_scope(form: ExportForm):
-    """The unit an exporter may see: admins any (or all), unit admins their own subtree only."""
-    if not current_user.is_authenticated or not current_user.can_export_hours:
+def _require_exporter():
+    if not current_user.can_export_hours:
         abort(403)
+
+
+def _resolve_unit(form: ExportForm):
+    """The unit to export: admins any (or all), unit admins their own subtree only (403 beyond it)."""
     unit = None
     if form.unit.data:
         unit = Unit.query.filter_by(code=form.unit.data.strip()).first()
         if unit is None:
             form.unit.errors.append("单位编码不存在")
-            return None, False
+            return None
     if current_user.role == "unit_admin":
         own = current_user.unit
         if unit is None:
             unit = own
         elif not unit.path.startswith(own.path):
             abort(403)
-    return unit, True
+    return unit
 
 
 @bp.get("/admin/hours")
 @login_required
 def export_page():
-    form = ExportForm(request.args)
-    _export_scope(form)
-    return render_template("records/export.html", form=form)
+    _require_exporter()
+    return render_template("records/export.html", form=ExportForm())
 
 
 @bp.get("/admin/hours/export")
 @login_required
 def export_download():
+    _require_exporter()
     form = ExportForm(request.args)
-    unit, ok = _export_scope(form)
-    if not form.validate() or not ok:
+    valid = form.validate()
+    unit = _resolve_unit(form)
+    if not valid or form.unit.errors:
         return render_template("records/export.html", form=form), 400
     query = services.records_query(form.date_from.data, form.date_to.data, unit, form.audience.data or None)
     columns = export.SUMMARY_COLUMNS if form.summary.data else export.DETAIL_COLUMNS
