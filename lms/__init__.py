@@ -24,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: "Asia/Shanghai")
+    app.after_request(_remember_locale)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = None
@@ -49,13 +50,26 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
+LOCALES = ("zh", "en")
+LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
 def _select_locale():
     if not has_request_context():  # CLI commands and jobs speak the default language
         return "zh"
     requested = request.args.get("lang") or request.cookies.get("lang")
-    if requested in ("zh", "en"):
+    if requested in LOCALES:
         return requested
     return "zh"
+
+
+def _remember_locale(response):
+    """An explicit ?lang= choice sticks: later pages without it keep the language."""
+    requested = request.args.get("lang")
+    if requested in LOCALES and request.cookies.get("lang") != requested:
+        response.set_cookie("lang", requested, max_age=LANG_COOKIE_MAX_AGE, samesite="Lax", httponly=True,
+                            secure=request.is_secure)
+    return response
 
 
 @event.listens_for(Engine, "connect")
