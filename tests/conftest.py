@@ -36,7 +36,7 @@ def _make_app(tmp_path: Path, database_url: str | None = None, data_dir: Path | 
     with app.app_context():
         from flask_migrate import upgrade
 
-        upgrade()
+        upgrade(revision="heads")
     return app
 
 

@@ -45,6 +45,7 @@ class User(UserMixin, db.Model):
     failed_logins = db.Column(db.Integer, nullable=False, default=0)
     locked_until = db.Column(db.DateTime)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    data_saver = db.Column(db.Boolean, nullable=False, default=False)  # 省流量: always the smallest rendition
 
     unit = db.relationship(Unit)
 

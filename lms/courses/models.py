@@ -47,7 +47,13 @@ class VideoAsset(db.Model):
     """A video and its renditions. Playable only when status == 'ready'."""
 
     id = db.Column(db.Integer, primary_key=True)
+    # The lesson this upload is for; it replaces lesson.video only once it is ready.
+    lesson_id = db.Column(db.Integer, db.ForeignKey("lesson.id", use_alter=True), index=True)
     status = db.Column(db.String(20), nullable=False, default="pending")  # pending/processing/ready/failed
+    original_name = db.Column(db.String(255))
+    width = db.Column(db.Integer)
+    height = db.Column(db.Integer)
+    attempts = db.Column(db.Integer, nullable=False, default=0)
     source_path = db.Column(db.String(500))
     source_sha256 = db.Column(db.String(64))
     duration = db.Column(db.Float)
