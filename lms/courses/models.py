@@ -90,7 +90,7 @@ class Lesson(db.Model):
     retired = db.Column(db.Boolean, nullable=False, default=False)
 
     course = db.relationship(Course, back_populates="lessons")
-    video = db.relationship(VideoAsset)
+    video = db.relationship(VideoAsset, foreign_keys=[video_id])
     quiz = db.relationship("Quiz", uselist=False, back_populates="lesson", cascade="all, delete-orphan")
 
     __table_args__ = (db.UniqueConstraint("course_id", "slug", name="uq_lesson_course_slug"),)
