@@ -14,6 +14,9 @@ MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    from lms.media.routes import StreamedUploadRequest
+
+    app.request_class = StreamedUploadRequest
     settings = Config(**(config or {}))
     app.config.from_object(settings)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -36,17 +39,22 @@ def create_app(config: dict | None = None) -> Flask:
     from lms.media.routes import bp as media_bp
     from lms.quizzes.routes import bp as quizzes_bp
     from lms.records.routes import bp as records_bp
+    from lms.records.assignment_routes import bp as assignments_bp
+    from lms.search.routes import bp as search_bp
+    from lms.elder.routes import bp as elder_bp
+    from lms.classroom.routes import bp as classroom_bp
 
-    for blueprint in (accounts_bp, courses_bp, quizzes_bp, media_bp, records_bp, health_bp):
+    for blueprint in (accounts_bp, courses_bp, quizzes_bp, media_bp, records_bp, assignments_bp, health_bp, elder_bp, classroom_bp, search_bp):
         app.register_blueprint(blueprint)
 
     from lms.cli import register_commands
 
     register_commands(app)
 
-    from lms import templating
+    from lms import jobs, templating
 
     templating.init_app(app)
+    jobs.init_app(app)
     return app
 
 

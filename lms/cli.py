@@ -30,6 +30,10 @@ def register_commands(app):
     app.cli.add_command(users)
     app.cli.add_command(hours)
     app.cli.add_command(demo)
+    app.cli.add_command(media)
+    app.cli.add_command(worker)
+    app.cli.add_command(backup)
+    app.cli.add_command(search)
 
 
 @click.command("import-content")
@@ -53,6 +57,8 @@ def import_content(path: Path):
                 tqdm.write(f"错误 {exc}", file=sys.stderr)
                 continue
             tqdm.write(f"{ {'created': '新建', 'updated': '更新', 'unchanged': '未变'}[outcome]} {course.slug}（{course.title}）")
+            if outcome != "unchanged":  # until the job queue does it (lms.search.index docstring)
+                _reindex_courses([course.id])
     if failures:
         raise click.ClickException(f"{failures} 个课程包有错误，未导入（其余已导入）")
 
@@ -83,6 +89,37 @@ def users_create(username, role, audience, unit_code, full_name, password):
         raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(f"已创建 {username}" + (f"，初始密码：{password}" if generated else ""))
+
+
+@users.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="只检查，不导入")
+@click.option("--passwords", "passwords_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="把生成的初始密码写入这个 CSV 文件（不写则打印）")
+@with_appcontext
+def users_import(file, dry_run, passwords_out):
+    """Bulk users from CSV (UTF-8/BOM/GBK) or XLSX: 账号, 姓名, 人群, 单位编码[, 角色, 密码]. All or nothing."""
+    from lms.accounts.bulk import ImportFileError, import_users
+
+    try:
+        report = import_users(file, dry_run=dry_run)
+    except ImportFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    if report.problems:
+        for problem in report.problems:
+            click.echo(f"错误 {problem}", err=True)
+        raise click.ClickException(f"{len(report.problems)} 处错误，没有导入任何用户")
+    if dry_run:
+        click.echo(f"检查通过：{len(report.rows)} 个用户可以导入（未导入，去掉 --dry-run 即导入）")
+        return
+    generated = [(u, p) for u, p in report.created if p]
+    if passwords_out:
+        with open(passwords_out, "w", encoding="utf-8-sig", newline="") as fh:
+            fh.write("账号,初始密码\r\n" + "".join(f"{u},{p}\r\n" for u, p in generated))
+    else:
+        for username, password in generated:
+            click.echo(f"{username}\t{password}")
+    click.echo(f"已导入 {len(report.created)} 个用户")
 
 
 @click.group()
@@ -130,6 +167,141 @@ def hours_export(fmt, date_from, date_to, unit_code, audience, summary, lang, ou
     click.echo(f"已导出 {total} 条记录到 {output}")
 
 
+@click.group()
+def media():
+    """Videos: transcoding and state."""
+
+
+@media.command("process")
+@click.option("--retry-failed", is_flag=True, help="也重新处理失败的视频")
+@with_appcontext
+def media_process(retry_failed):
+    """Transcode pending videos now, in this process, with a progress bar."""
+    from lms.courses.models import VideoAsset
+    from lms.extensions import db
+    from lms.media.services import pending_asset_ids, run_asset
+
+    if retry_failed:
+        for asset in VideoAsset.query.filter_by(status="failed"):
+            asset.status, asset.error = "pending", None
+        db.session.commit()
+    ids = pending_asset_ids()
+    if not ids:
+        click.echo("没有等待处理的视频")
+        return
+    failed = 0
+    for asset_id in ids:
+        asset = db.session.get(VideoAsset, asset_id)
+        label = asset.original_name or f"#{asset_id}"
+        with tqdm(total=100, desc=label[:30], unit="%", file=sys.stderr, disable=None) as bar:
+            def advance(percent, bar=bar):
+                bar.update(percent - bar.n)
+
+            done = run_asset(asset_id, on_progress=advance)
+            if done is not None and done.status == "ready":
+                bar.update(100 - bar.n)
+        if done is None:
+            tqdm.write(f"跳过 {label}：另一个进程正在处理")
+        elif done.status == "failed":
+            failed += 1
+            tqdm.write(f"失败 {label}：{done.error}")
+        else:
+            tqdm.write(f"完成 {label}：{', '.join(sorted(done.renditions))}，{done.duration:.0f} 秒")
+    if failed:
+        raise click.ClickException(f"{failed} 个视频处理失败")
+
+
+@click.command("worker")
+@click.option("--workers", default=1, show_default=True, help="并行的任务线程数（转码很耗 CPU，一般 1 个即可）")
+@with_appcontext
+def worker(workers):
+    """Run the background job consumer (transcoding, search index updates)."""
+    from lms.jobs import run_worker
+
+    click.echo(f"后台任务进程已启动（{workers} 个线程）")
+    run_worker(workers)
+
+
+def _reindex_courses(course_ids):
+    """Keep the search index in step with an import; a search failure never fails the import."""
+    from lms.search.index import update_courses
+
+    try:
+        update_courses(course_ids)
+    except Exception as exc:  # noqa: BLE001 — reported; `lms search reindex` repairs it
+        tqdm.write(f"搜索索引未更新（{exc}），请运行 lms search reindex", file=sys.stderr)
+
+
+@click.group()
+def search():
+    """Search index."""
+
+
+@search.command("reindex")
+@with_appcontext
+def search_reindex():
+    """Rebuild the search index from the database (searches keep working meanwhile)."""
+    from lms.search.index import IndexBusy, current_index_dir, rebuild
+
+    with tqdm(total=0, desc="重建搜索索引", unit="门", file=sys.stderr, disable=None) as bar:
+        def on_total(total):
+            bar.total = total
+            bar.refresh()
+
+        def advance(course):
+            bar.set_postfix_str(course.slug)
+            bar.update(1)
+
+        try:
+            documents = rebuild(progress=advance, on_total=on_total)
+        except IndexBusy as exc:
+            raise click.ClickException(f"搜索索引正被另一个进程写入：{exc}") from None
+    click.echo(f"搜索索引已重建：{documents} 条（{current_index_dir()}）")
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@with_appcontext
+def backup(path):
+    """A consistent copy of the database and media into PATH (an empty or new folder)."""
+    from lms.backup import BackupError, backup as run_backup
+
+    with tqdm(desc="备份媒体文件", unit="个", file=sys.stderr, disable=None) as bar:
+        def advance(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            manifest = run_backup(path, progress=advance)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"已备份到 {path}：数据库 {manifest['database']}，学时记录 {manifest['training_records']} 条，"
+               f"媒体文件 {manifest['media_files']} 个")
+
+
+def _create_demo_accounts() -> list[str]:
+    """The demo admin, a teacher with a tablet class of three seniors (with PINs), and a cadre."""
+    from lms.accounts.services import create_user
+    from lms.classroom.services import set_pin
+
+    lines = []
+    admin_password = secrets.token_urlsafe(9)
+    create_user("admin", "系统管理员", admin_password, "admin", "cadre", "dianjiang")
+    lines.append(f"演示管理员：admin  密码：{admin_password}")
+    teacher_password = secrets.token_urlsafe(9)
+    create_user("teacher", "刘老师", teacher_password, "instructor", "elder", "guixi-elder-college")
+    lines.append(f"演示教师（平板班级登录）：teacher  密码：{teacher_password}")
+    for username, name in (("elder1", "张秀英"), ("elder2", "王建国"), ("elder3", "李桂兰")):
+        learner = create_user(username, name, secrets.token_urlsafe(9), "learner", "elder", "smartphone-class-1")
+        pin = f"{secrets.randbelow(10000):04d}"
+        set_pin(learner, pin)
+        lines.append(f"演示学员（智能手机班）：{name}  PIN：{pin}")
+    cadre_password = secrets.token_urlsafe(9)
+    create_user("cadre1", "陈干部", cadre_password, "learner", "cadre", "county-gov")
+    lines.append(f"演示干部学员：cadre1  密码：{cadre_password}")
+    return lines
+
+
 @click.command("demo-setup")
 @click.option("--content", type=click.Path(exists=True, file_okay=False, path_type=Path), default="content")
 @with_appcontext
@@ -141,15 +313,19 @@ def demo(content: Path):
 
     county = get_or_create_unit("dianjiang", "垫江县", "county")
     town = get_or_create_unit("guixi", "桂溪街道", "township", county)
-    get_or_create_unit("guixi-elder-college", "桂溪社区老年学校", "school", town)
+    college = get_or_create_unit("guixi-elder-college", "桂溪社区老年学校", "school", town)
+    get_or_create_unit("smartphone-class-1", "智能手机班（一）", "class", college)
     get_or_create_unit("county-gov", "县级机关", "department", county)
-    password_file = Path(current_app.config["INSTANCE_DIR"]) / "demo-admin-password"
+    accounts_file = Path(current_app.config["INSTANCE_DIR"]) / "demo-accounts.txt"
     if User.query.filter_by(username="admin").first() is None:
-        password = secrets.token_urlsafe(9)
-        create_user("admin", "系统管理员", password, "admin", "cadre", "dianjiang")
-        password_file.write_text(password)
-        password_file.chmod(0o600)
+        lines = _create_demo_accounts()
+        accounts_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        accounts_file.chmod(0o600)
     db.session.commit()
-    if password_file.exists():
-        click.echo(f"演示管理员：admin  密码：{password_file.read_text().strip()}")
+    if accounts_file.exists():
+        click.echo(accounts_file.read_text(encoding="utf-8").rstrip())
     click.get_current_context().invoke(import_content, path=content)
+
+
+if __name__ == "__main__":  # python -m lms.cli …
+    main()

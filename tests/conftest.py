@@ -43,6 +43,17 @@ def _make_app(tmp_path: Path, database_url: str | None = None, data_dir: Path | 
 @pytest.fixture
 def app(tmp_path, media_dir):
     app = _make_app(tmp_path, data_dir=media_dir)
+
+    def _fresh_g():
+        # The fixture keeps one app context pushed, so `g` would outlive a request; in production
+        # each request has its own. Start each request with an empty `g`, as production does
+        # (Flask-Login caches the user there, Flask-WTF the CSRF token).
+        from flask import g
+
+        g.__dict__.clear()
+
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_g)  # before any other hook
+
     with app.app_context():
         yield app
         db.session.remove()

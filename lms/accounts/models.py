@@ -46,6 +46,13 @@ class User(UserMixin, db.Model):
     locked_until = db.Column(db.DateTime)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     data_saver = db.Column(db.Boolean, nullable=False, default=False)  # 省流量: always the smallest rendition
+    # 长辈版 (issue 5): NULL elder_mode = not chosen (on by default for the elder audience)
+    elder_mode = db.Column(db.Boolean)
+    font_scale = db.Column(db.String(10))  # standard/large/xlarge; NULL = standard
+    pin_hash = db.Column(db.String(256))  # 4-digit tablet PIN, hashed like a password
+    pin_failures = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+    pin_locked = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
+    photo_path = db.Column(db.String(300))  # relative to DATA_DIR, shown on the class roster
 
     unit = db.relationship(Unit)
 

@@ -8,6 +8,7 @@ it never touches the training-record ledger.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -19,7 +20,7 @@ from lms.courses.markdown import render_markdown
 from lms.courses.models import Course, CourseAudience, Lesson, VideoAsset
 from lms.extensions import db
 from lms.media import ffmpeg_tools, slides as slide_tools
-from lms.media.services import process_video
+from lms.media.services import attach_captions, process_video
 from lms.quizzes.models import QUESTION_KINDS, Choice, Question, Quiz
 
 
@@ -227,10 +228,39 @@ def _load_quiz(doc: _YamlFile) -> dict:
                 raise doc.error("单选题必须恰好有一个正确选项", *at, "choices")
             if kind == "multiple" and correct < 2:
                 raise doc.error("多选题至少要有两个正确选项", *at, "choices")
-        parsed.append({"kind": kind, "text": text, "explanation": explanation, "choices": choices})
+        scenario = _load_scenario(doc, q.get("scenario"), *at, "scenario") if q.get("scenario") is not None else None
+        parsed.append({"kind": kind, "text": text, "explanation": explanation, "choices": choices,
+                       "scenario": scenario})
     if not parsed:
         raise doc.error("测验至少需要一道题", "questions")
     return {"pass_score": pass_score, "questions": parsed}
+
+
+SCENARIO_KINDS = ("call", "sms", "chat")
+SCENARIO_SPEAKERS = ("them", "me")
+
+
+def _load_scenario(doc: _YamlFile, raw, *at) -> dict:
+    """An anti-fraud scenario (phone call, SMS or chat) shown as HTML above the question."""
+    if not isinstance(raw, dict):
+        raise doc.error("情景应是一个键值映射（kind、from、messages）", *at)
+    kind = _require(doc, raw, "kind", str, *at)
+    if kind not in SCENARIO_KINDS:
+        raise doc.error(f"未知情景类型“{kind}”，可选：{', '.join(SCENARIO_KINDS)}", *at, "kind")
+    sender = raw.get("from", "")
+    if not isinstance(sender, (str, int)):
+        raise doc.error("from 应是文字（来电号码或对方名字）", *at, "from")
+    messages = _require(doc, raw, "messages", list, *at)
+    if not messages:
+        raise doc.error("情景至少需要一条消息", *at, "messages")
+    parsed = []
+    for m, message in enumerate(messages):
+        who = message.get("who", "them") if isinstance(message, dict) else None
+        if who not in SCENARIO_SPEAKERS:
+            raise doc.error(f"who 只能是 {' 或 '.join(SCENARIO_SPEAKERS)}", *at, "messages", m, "who")
+        text = _require(doc, message, "text", (str, int, float), *at, "messages", m)
+        parsed.append({"who": who, "text": str(text)})
+    return {"kind": kind, "from": str(sender), "messages": parsed}
 
 
 def _hash_folder(folder: Path) -> str:
@@ -321,7 +351,8 @@ def _write(spec: CourseSpec, course: Course | None) -> Course:
         if item.video is not None:
             if lesson.video is None:
                 lesson.video = VideoAsset(status="pending")
-            process_video(lesson.video, item.video, item.captions)
+            process_video(lesson.video, item.video)
+            attach_captions(lesson.video, item.captions)
             durations.append(lesson.video.duration)
         _write_quiz(lesson, item.quiz)
     for leftover in existing.values():
@@ -341,6 +372,7 @@ def _write_quiz(lesson: Lesson, quiz: dict | None) -> None:
     # Attempts keep their scores; answers are stored by position, so questions can be rebuilt.
     lesson.quiz.questions = [
         Question(position=n, kind=q["kind"], text=q["text"], explanation=q["explanation"],
+                 scenario_json=json.dumps(q["scenario"], ensure_ascii=False) if q.get("scenario") else None,
                  choices=[Choice(position=c, text=text, correct=ok) for c, (text, ok) in enumerate(q["choices"])])
         for n, q in enumerate(quiz["questions"])
     ]

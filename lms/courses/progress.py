@@ -2,9 +2,17 @@
 
 The player reports the intervals it played since its last heartbeat. The server keeps the
 merged set of unique seconds and credits new seconds only within a wall-clock budget:
-  * per heartbeat: time since the previous accepted heartbeat × allowed rate + tolerance;
   * per viewing session: time since the session's clock started × rate + tolerance, less
-    what the session has already earned (so rapid-fire heartbeats cannot each add tolerance).
+    what the session has already earned (so rapid-fire heartbeats cannot each add tolerance,
+    and heartbeats queued offline and sent together still earn what the wall clock allows);
+  * the clock belongs to the account's study lease (lms/courses/lease.py), not to one lesson:
+    one account accrues at one rate, whatever tabs, devices or lessons it opens. Taking the
+    lease (a new player, or another lesson) restarts the clock and carries over at most the
+    tolerance, so switching back and forth cannot mint time;
+  * a session ends after SESSION_IDLE_RESET_SECONDS without an accepted heartbeat (the next one
+    opens a new clock and earns nothing), except for the lease holder's next heartbeat in
+    sequence arriving within the offline grace: that is a queue sent after a network gap;
+  * an optional daily cap bounds what one account earns per local day.
 Seeks, replays and forged claims therefore earn nothing beyond what real time allows.
 """
 from __future__ import annotations
@@ -111,6 +119,42 @@ class HeartbeatResult:
     credited_seconds: float
     watched_seconds: float
     watched_share: float
+    video_done: bool = False
+    lesson_completed: bool = False
+
+
+MAX_PLAYER_TOKEN = 64
+
+
+def parse_player(payload: dict) -> tuple[str, bool, int | None]:
+    """The player's token (which lease it claims), whether this is a play/start heartbeat, its sequence."""
+    token = payload.get("player", "")
+    if token is None:
+        token = ""
+    if not isinstance(token, str) or len(token) > MAX_PLAYER_TOKEN:
+        raise HeartbeatRejected("player must be a string of at most %d characters" % MAX_PLAYER_TOKEN)
+    start = payload.get("start", False)
+    if not isinstance(start, bool):
+        raise HeartbeatRejected("start must be true or false")
+    seq = payload.get("seq")
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**31):
+        raise HeartbeatRejected("seq must be a non-negative integer")
+    return token, start, seq
+
+
+def session_budget(clock, now: datetime, max_rate: float, tolerance: float) -> float:
+    """What the clock's session may still credit at `now` (0 when no session is open)."""
+    if clock.clock_started_at is None:
+        return 0.0
+    elapsed = max(0.0, (now - clock.clock_started_at).total_seconds())
+    return max(0.0, elapsed * max_rate + tolerance - (clock.clock_credited or 0.0))
+
+
+def open_session(clock, now: datetime, tolerance: float, carry: float | None = None) -> None:
+    """Start the clock at `now`; later heartbeats may use `carry` (≤ tolerance) on top of real time."""
+    carry = tolerance if carry is None else max(0.0, min(carry, tolerance))
+    clock.clock_started_at = now
+    clock.clock_credited = tolerance - carry
 
 
 def apply_heartbeat(
@@ -121,25 +165,43 @@ def apply_heartbeat(
     duration: float,
     max_rate: float,
     tolerance: float,
+    *,
+    clock=None,
+    take_over: bool = False,
+    in_sequence: bool = False,
+    offline_grace: float = 0.0,
+    update_position: bool = True,
+    day_allowance: float | None = None,
 ) -> HeartbeatResult:
-    """Merge a validated heartbeat into `progress` (a LessonProgress-like object)."""
-    last = progress.last_heartbeat_at
+    """Merge a validated heartbeat into `progress` (a LessonProgress-like object).
+
+    `clock` holds the session (last_heartbeat_at, clock_started_at, clock_credited): the account's
+    lease in the application, `progress` itself when none is given. `take_over`: this heartbeat
+    moves the lease to a new player or lesson, so the session restarts (carrying ≤ tolerance).
+    `in_sequence`: the lease holder's next heartbeat by sequence number, which may continue the
+    session across a network gap of up to `offline_grace` seconds. `update_position`: False for
+    a heartbeat older than one already applied (its seconds count, its position does not).
+    `day_allowance`: seconds the daily cap still allows (None: no cap).
+    """
+    clock = progress if clock is None else clock
+    last = clock.last_heartbeat_at
     if last is not None and now < last:
         raise HeartbeatRejected("heartbeat from the past")
     since_last = (now - last).total_seconds() if last else None
+    gap_limit = max(SESSION_IDLE_RESET_SECONDS, offline_grace) if in_sequence else SESSION_IDLE_RESET_SECONDS
 
-    if since_last is None or since_last > SESSION_IDLE_RESET_SECONDS:
+    if since_last is None or since_last > gap_limit:
         # A new viewing session: its clock starts now, so it can only earn from now on.
-        progress.clock_started_at = now
-        progress.clock_credited = 0.0
+        open_session(clock, now, tolerance)
+        budget = 0.0
+    elif take_over:
+        # Another player or lesson takes the session: unused time does not follow it (≤ tolerance).
+        open_session(clock, now, tolerance, carry=session_budget(clock, now, max_rate, tolerance))
         budget = 0.0
     else:
-        session_elapsed = (now - progress.clock_started_at).total_seconds()
-        budget = min(
-            since_last * max_rate + tolerance,
-            session_elapsed * max_rate + tolerance - progress.clock_credited,
-        )
-        budget = max(0.0, budget)
+        budget = session_budget(clock, now, max_rate, tolerance)
+    if day_allowance is not None:
+        budget = min(budget, max(0.0, day_allowance))
 
     existing = progress.intervals
     fresh = subtract_intervals(intervals, existing)
@@ -150,8 +212,11 @@ def apply_heartbeat(
         progress.intervals = merged
         progress.watched_seconds = min(duration, sum(e - s for s, e in merged))
         progress.furthest_position = max(progress.furthest_position or 0.0, max(e for _, e in merged))
-    progress.clock_credited = (progress.clock_credited or 0.0) + gained
-    progress.last_position = position
-    progress.last_heartbeat_at = now
+    clock.clock_credited = (clock.clock_credited or 0.0) + gained
+    clock.last_heartbeat_at = now
+    if update_position:
+        progress.last_position = position
+    if progress is not clock:
+        progress.last_heartbeat_at = now
     share = progress.watched_seconds / duration if duration else 1.0
     return HeartbeatResult(credited_seconds=gained, watched_seconds=progress.watched_seconds, watched_share=share)

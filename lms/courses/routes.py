@@ -1,4 +1,5 @@
 from flask import Blueprint, abort, jsonify, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from lms.courses import services
@@ -42,6 +43,7 @@ def lesson(slug, lesson_slug):
         lesson=lesson,
         state=services.lesson_state(current_user.id, lesson),
         resume_at=services.resume_position(current_user.id, lesson),
+        player=services.player_settings(current_user, lesson),
         previous=lessons[index - 1] if index else None,
         next=lessons[index + 1] if index + 1 < len(lessons) else None,
     )
@@ -55,14 +57,27 @@ def heartbeat(lesson_id):
         result, record = services.record_heartbeat(current_user, lesson_id, payload)
     except services.LessonNotVisible:
         return jsonify(error="not_visible", message="课程不存在或已下线"), 400
+    except services.LeaseLost:
+        return jsonify(error="lease_lost", player=(payload or {}).get("player"),
+                       message=_("您的账号正在另一个窗口或设备上学习，这里已暂停计时。")), 409
     except HeartbeatRejected as exc:
         return jsonify(error="rejected", message=str(exc)), 400
-    lesson_done = services.lesson_state(current_user.id, services.visible_lesson(lesson_id))
     return jsonify(
         credited_seconds=round(result.credited_seconds, 2),
         watched_seconds=round(result.watched_seconds, 2),
         watched_share=round(result.watched_share, 4),
-        video_done=lesson_done["video_done"],
-        lesson_completed=lesson_done["completed"],
+        video_done=result.video_done,
+        lesson_completed=result.lesson_completed,
         course_completed=record is not None,
     )
+
+
+@bp.post("/api/me/data-saver")
+@login_required
+def data_saver():
+    """省流量: remembered per user; the player then always starts with the smallest rendition."""
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict) or not isinstance(payload.get("enabled"), bool):
+        return jsonify(error="rejected", message="enabled must be true or false"), 400
+    services.set_data_saver(current_user, payload["enabled"])
+    return jsonify(data_saver=current_user.data_saver)

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,13 +37,38 @@ def ffmpeg_available() -> bool:
 @dataclass
 class ProbeResult:
     duration: float
-    width: int | None
+    width: int | None       # as displayed (rotation applied)
     height: int | None
+    fps: float | None
+    rotation: int
     has_video: bool
     has_audio: bool
 
+    @property
+    def portrait(self) -> bool:
+        return bool(self.width and self.height and self.height > self.width)
+
+
+def _rotation(stream: dict) -> int:
+    for side in stream.get("side_data_list", []) or []:
+        if "rotation" in side:
+            return int(float(side["rotation"])) % 360
+    try:
+        return int(float((stream.get("tags") or {}).get("rotate", 0))) % 360
+    except ValueError:
+        return 0
+
+
+def _fps(stream: dict) -> float | None:
+    try:
+        num, den = (stream.get("avg_frame_rate") or "0/0").split("/")
+        return float(num) / float(den) if float(den) else None
+    except (ValueError, ZeroDivisionError):
+        return None
+
 
 def probe(path: str | os.PathLike) -> ProbeResult:
+    """Read duration and streams; raise MediaError with a reason people can act on."""
     if not os.path.exists(path):
         raise MediaError("找不到视频文件", str(path))
     if os.path.getsize(path) == 0:
@@ -53,21 +79,24 @@ def probe(path: str | os.PathLike) -> ProbeResult:
         raise MediaError("无法识别的视频文件，可能已损坏或不是视频", exc.stderr.decode(errors="replace")[-500:]) from None
     streams = info.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"
-                  and not s.get("disposition", {}).get("attached_pic")), None)
+                  and not (s.get("disposition") or {}).get("attached_pic")), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video is None and audio is None:
+        raise MediaError("文件里既没有画面也没有声音", str(path))
     try:
-        duration = float(info.get("format", {}).get("duration") or (video or {}).get("duration") or 0)
+        duration = float((info.get("format") or {}).get("duration") or (video or audio or {}).get("duration") or 0)
     except ValueError:
         duration = 0.0
     if duration <= 0:
         raise MediaError("无法读取视频时长，文件可能已损坏", str(path))
-    return ProbeResult(
-        duration=duration,
-        width=int(video["width"]) if video else None,
-        height=int(video["height"]) if video else None,
-        has_video=video is not None,
-        has_audio=audio is not None,
-    )
+    width = height = None
+    rotation = _rotation(video) if video else 0
+    if video:
+        width, height = int(video.get("width") or 0) or None, int(video.get("height") or 0) or None
+        if rotation in (90, 270):
+            width, height = height, width
+    return ProbeResult(duration=duration, width=width, height=height, fps=_fps(video) if video else None,
+                       rotation=rotation, has_video=video is not None, has_audio=audio is not None)
 
 
 def _run(stream_spec, what: str) -> None:
@@ -77,46 +106,89 @@ def _run(stream_spec, what: str) -> None:
         raise MediaError(f"{what}失败", exc.stderr.decode(errors="replace")[-800:]) from None
 
 
+def _run_with_progress(stream_spec, what: str, duration: float, on_progress=None) -> None:
+    """Run ffmpeg reading `-progress pipe:1`; call on_progress(percent 0–100) as it goes."""
+    args = ffmpeg.compile(stream_spec.global_args("-progress", "pipe:1", "-nostats"), overwrite_output=True)
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
+        last, last_at = -1, 0.0
+        for raw in process.stdout:
+            key, _, value = raw.decode(errors="replace").strip().partition("=")
+            if key == "out_time_us" and value.isdigit() and duration > 0 and on_progress:
+                percent = min(99, int(int(value) / 1e6 / duration * 100))
+                # report each new percent, and at least every 5 s (the job's liveness signal)
+                if percent != last or time.monotonic() - last_at > 5:
+                    last, last_at = percent, time.monotonic()
+                    on_progress(percent)
+        if process.wait() != 0:
+            errors.seek(0)
+            raise MediaError(f"{what}失败", errors.read().decode(errors="replace")[-800:])
+
+
 def _tmp_beside(target: Path) -> Path:
     fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
     os.close(fd)
     return Path(name)
 
 
-def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, names=("360p",)) -> dict[str, str]:
-    """Decode `source` once and write each rendition (never upscaled) as H.264/AAC MP4 with faststart.
+def plan_renditions(info: ProbeResult, names=("360p", "720p")) -> list[str]:
+    """The renditions worth making: never upscale, but always at least the smallest."""
+    short_side = min(info.width or 0, info.height or 0) if info.has_video else 0
+    wanted = [n for n in names if RENDITIONS[n][0] <= short_side]
+    return wanted or [names[0]]
+
+
+def transcode_spec(source: str, info: ProbeResult, targets: dict[str, str]):
+    """The ffmpeg graph: decode once, split, scale each branch, encode H.264/AAC MP4 with faststart.
+
+    The short side of each rendition is its nominal height (so portrait videos stay portrait),
+    keyframes fall every 2 s, and frame rates above 30 are halved to keep small files small.
+    """
+    src = ffmpeg.input(str(source))
+    if info.has_video:
+        video = src.video
+        if info.fps and info.fps > 30:
+            video = video.filter("fps", fps=info.fps / 2 if info.fps / 2 >= 24 else 30)
+    else:
+        # Audio only: a plain card shown for the whole track, so every lesson plays as a video.
+        video = ffmpeg.input(f"color=c=0x12355b:s=640x360:r=25:d={info.duration:.3f}", f="lavfi").video
+    branches = video.filter_multi_output("split", len(targets)) if len(targets) > 1 else None
+    outputs = []
+    for index, (name, target) in enumerate(targets.items()):
+        size, v_kbps, a_kbps = RENDITIONS[name]
+        branch = branches[index] if branches is not None else video
+        if info.portrait:
+            scaled = branch.filter("scale", f"min({size},iw)", -2)
+        else:
+            scaled = branch.filter("scale", -2, f"min({size},ih)")
+        streams = [scaled.filter("format", "yuv420p")] + ([src.audio] if info.has_audio else [])
+        outputs.append(ffmpeg.output(
+            *streams, target, vcodec="libx264", preset="veryfast", profile="main",
+            **{"b:v": f"{v_kbps}k", "maxrate": f"{int(v_kbps * 1.2)}k", "bufsize": f"{v_kbps * 2}k",
+               "force_key_frames": "expr:gte(t,n_forced*2)", "sc_threshold": 0,
+               "movflags": "+faststart", "f": "mp4", "t": f"{info.duration:.3f}"},
+            **({"acodec": "aac", "b:a": f"{a_kbps}k", "ac": 2} if info.has_audio else {}),
+        ))
+    return ffmpeg.merge_outputs(*outputs)
+
+
+def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, names=("360p", "720p"),
+              on_progress=None, info: ProbeResult | None = None) -> dict[str, str]:
+    """Decode `source` once into every worthwhile rendition; files appear only when all are done.
 
     Returns {rendition name: file name inside out_dir}.
     """
-    info = probe(source)
-    if not info.has_video:
-        raise MediaError("文件里没有视频画面")
+    info = info or probe(source)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    wanted = [n for n in names if RENDITIONS[n][0] <= max(info.height or 0, RENDITIONS[names[0]][0])]
-    src = ffmpeg.input(str(source))
-    video_branches = src.video.filter_multi_output("split", len(wanted)) if len(wanted) > 1 else None
-    outputs, temps = [], {}
-    for index, name in enumerate(wanted):
-        height, v_kbps, a_kbps = RENDITIONS[name]
-        branch = video_branches[index] if video_branches is not None else src.video
-        scaled = branch.filter("scale", -2, f"min({height},ih)").filter("format", "yuv420p")
-        target = out_dir / f"{name}.mp4"
-        temps[name] = (_tmp_beside(target), target)
-        streams = [scaled] + ([src.audio] if info.has_audio else [])
-        outputs.append(ffmpeg.output(
-            *streams, str(temps[name][0]), vcodec="libx264", preset="veryfast",
-            **{"b:v": f"{v_kbps}k", "maxrate": f"{int(v_kbps * 1.3)}k", "bufsize": f"{v_kbps * 2}k",
-               "g": 50, "keyint_min": 50, "sc_threshold": 0, "movflags": "+faststart", "f": "mp4"},
-            **({"acodec": "aac", "b:a": f"{a_kbps}k", "ac": 2} if info.has_audio else {}),
-        ))
+    wanted = plan_renditions(info, names)
+    temps = {name: (_tmp_beside(out_dir / f"{name}.mp4"), out_dir / f"{name}.mp4") for name in wanted}
     try:
-        _run(ffmpeg.merge_outputs(*outputs), "视频转码")
-        result = {}
-        for name, (tmp, target) in temps.items():
+        spec = transcode_spec(str(source), info, {name: str(tmp) for name, (tmp, _) in temps.items()})
+        _run_with_progress(spec, "视频转码", info.duration, on_progress)
+        for tmp, target in temps.values():
             os.replace(tmp, target)
-            result[name] = target.name
-        return result
+        return {name: target.name for name, (_, target) in temps.items()}
     finally:
         for tmp, _ in temps.values():
             if tmp.exists():

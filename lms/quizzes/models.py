@@ -24,8 +24,14 @@ class Question(db.Model):
     kind = db.Column(db.String(20), nullable=False)
     text = db.Column(db.Text, nullable=False)
     explanation = db.Column(db.Text, nullable=False)
+    # optional anti-fraud scenario shown above the question: {"kind": "call|sms|chat", "from": ..., "messages": [...]}
+    scenario_json = db.Column(db.Text)
 
     quiz = db.relationship(Quiz, back_populates="questions")
+
+    @property
+    def scenario(self) -> dict | None:
+        return json.loads(self.scenario_json) if self.scenario_json else None
     choices = db.relationship(
         "Choice", order_by="Choice.position", cascade="all, delete-orphan", back_populates="question"
     )

@@ -95,6 +95,12 @@ def to_local(moment: datetime) -> datetime:
 
 
 def annual_target(audience: str) -> Decimal:
+    """The audience's yearly 学时 target: set by an admin (AnnualTarget), else Config.ANNUAL_TARGETS."""
+    from lms.records.requirements import AnnualTarget
+
+    row = db.session.get(AnnualTarget, audience)
+    if row is not None:
+        return row.hours
     return Decimal(str(current_app.config["ANNUAL_TARGETS"].get(audience, 0)))
 
 

@@ -1,0 +1,135 @@
+"""Bulk users from a spreadsheet: CSV (UTF-8 with or without BOM, or GBK as Excel in China
+writes it) or XLSX. Every row is checked first; any bad row names its line and reason and
+nothing is imported (all-or-nothing)."""
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lms.accounts.models import ROLES, Unit, User
+from lms.accounts.services import AccountError, create_user
+from lms.audiences import AUDIENCE_CODES, AUDIENCES
+from lms.extensions import db
+
+# Accepted headers (Chinese as the template shows them, or English) → field
+HEADERS = {
+    "账号": "username", "username": "username",
+    "姓名": "full_name", "name": "full_name", "full_name": "full_name",
+    "人群": "audience", "audience": "audience",
+    "单位编码": "unit", "unit": "unit", "unit_code": "unit",
+    "角色": "role", "role": "role",
+    "密码": "password", "password": "password",
+}
+ROLE_LABELS = {"学员": "learner", "教师": "instructor", "单位管理员": "unit_admin", "管理员": "admin"}
+AUDIENCE_LABELS = {str(label): code for code, label in AUDIENCES.items()}
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be read (encoding, format, headers)."""
+
+
+@dataclass
+class RowProblem:
+    line: int
+    message: str
+
+    def __str__(self):
+        return f"第 {self.line} 行：{self.message}"
+
+
+@dataclass
+class ImportReport:
+    rows: list[dict] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    created: list[tuple[str, str]] = field(default_factory=list)  # (username, generated password or "")
+
+
+def decode_csv(raw: bytes) -> str:
+    """UTF-8 (BOM or not) first; then GB18030, the superset of the GBK Excel writes."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ImportFileError("文件编码无法识别：请另存为 UTF-8 或 GBK 编码的 CSV，或 Excel（.xlsx）文件")
+
+
+def read_rows(path: Path) -> list[tuple[int, dict]]:
+    """(spreadsheet line number, {field: text}) for each non-empty data row."""
+    if path.suffix.lower() == ".xlsx":
+        from openpyxl import load_workbook
+
+        try:
+            sheet = load_workbook(path, read_only=True, data_only=True).active
+        except Exception as exc:
+            raise ImportFileError(f"无法读取 Excel 文件：{exc.__class__.__name__}") from None
+        table = [["" if v is None else str(v).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
+    elif path.suffix.lower() in (".csv", ".txt"):
+        table = [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(decode_csv(path.read_bytes())))]
+    else:
+        raise ImportFileError("只支持 .csv 或 .xlsx 文件")
+    if not table:
+        raise ImportFileError("文件是空的")
+    header = [HEADERS.get(name.strip().lower(), HEADERS.get(name.strip())) for name in table[0]]
+    missing = {"username", "full_name", "audience", "unit"} - set(header)
+    if missing:
+        raise ImportFileError("缺少列：" + "、".join(sorted(missing)) + "（需要 账号、姓名、人群、单位编码，可选 角色、密码）")
+    rows = []
+    for line, values in enumerate(table[1:], start=2):
+        if not any(values):
+            continue
+        rows.append((line, {key: (values[i] if i < len(values) else "") for i, key in enumerate(header) if key}))
+    return rows
+
+
+def check_rows(rows: list[tuple[int, dict]]) -> ImportReport:
+    report = ImportReport()
+    seen: dict[str, int] = {}
+    units = {u.code for u in Unit.query.with_entities(Unit.code)}
+    existing = {u for (u,) in db.session.query(User.username)}
+    for line, row in rows:
+        username = row.get("username", "")
+        audience = AUDIENCE_LABELS.get(row.get("audience", ""), row.get("audience", ""))
+        role = ROLE_LABELS.get(row.get("role", ""), row.get("role", "") or "learner")
+        problems = []
+        if not username:
+            problems.append("账号为空")
+        elif username in existing:
+            problems.append(f"账号“{username}”已存在")
+        elif username in seen:
+            problems.append(f"账号“{username}”与第 {seen[username]} 行重复")
+        if not row.get("full_name"):
+            problems.append("姓名为空")
+        if audience not in AUDIENCE_CODES:
+            problems.append(f"人群“{row.get('audience', '')}”无效（可填：{'、'.join(str(v) for v in AUDIENCES.values())}）")
+        if role not in ROLES:
+            problems.append(f"角色“{row.get('role')}”无效（可填：学员、教师、单位管理员、管理员）")
+        if row.get("unit") not in units:
+            problems.append(f"单位编码“{row.get('unit', '')}”不存在")
+        if row.get("password") and len(row["password"]) < 8:
+            problems.append("密码至少 8 位")
+        seen.setdefault(username, line)
+        report.problems += [RowProblem(line, p) for p in problems]
+        report.rows.append({**row, "audience": audience, "role": role, "line": line})
+    return report
+
+
+def import_users(path: Path, dry_run: bool = False) -> ImportReport:
+    """Check every row; when all are good (and not a dry run) create them in one transaction."""
+    report = check_rows(read_rows(Path(path)))
+    if report.problems or dry_run:
+        return report
+    try:
+        for row in report.rows:
+            password = row.get("password") or secrets.token_urlsafe(9)
+            create_user(row["username"], row["full_name"], password, row["role"], row["audience"], row["unit"])
+            report.created.append((row["username"], "" if row.get("password") else password))
+        db.session.commit()
+    except AccountError as exc:  # checked above; only a concurrent change gets here
+        db.session.rollback()
+        report.problems.append(RowProblem(row["line"], str(exc)))
+        report.created.clear()
+    return report

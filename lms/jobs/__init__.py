@@ -1,0 +1,117 @@
+"""Background jobs on Huey: SQLite storage under LMS_DATA_DIR by default, Redis when
+LMS_REDIS_URL is set (then workers on several machines share one queue).
+
+The database stays the source of truth: a job only says "look at asset N"; the asset's status
+decides whether there is work, so a lost or repeated job is harmless, and a worker that starts
+re-enqueues work abandoned by one that died (SIGKILL, power cut).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from huey import RedisHuey, SqliteHuey
+from huey.storage import SqliteStorage
+
+log = logging.getLogger(__name__)
+_app = None  # the Flask app jobs run in (set by init_app / the worker)
+
+
+def _default_data_dir() -> str:
+    from lms.config import _instance_dir
+
+    return os.environ.get("LMS_DATA_DIR", str(_instance_dir() / "data"))
+
+
+def _make_huey():
+    redis_url = os.environ.get("LMS_REDIS_URL")
+    if redis_url:
+        return RedisHuey("kepu", url=redis_url)
+    Path(_default_data_dir()).mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("kepu", filename=os.path.join(_default_data_dir(), "jobs.sqlite3"))
+
+
+huey = _make_huey()
+
+
+def init_app(app) -> None:
+    """Bind jobs to `app`; a non-default DATA_DIR (tests, several instances) gets its own queue file."""
+    global _app
+    _app = app
+    if isinstance(huey.storage, SqliteStorage):
+        filename = os.path.join(app.config["DATA_DIR"], "jobs.sqlite3")
+        if huey.storage.filename != filename:
+            huey.storage = SqliteStorage("kepu", filename=filename)
+    app.extensions["jobs"] = huey
+
+
+def _in_app(fn):
+    def wrapper(*args, **kwargs):
+        from lms.extensions import db
+
+        with _app.app_context():
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                db.session.remove()
+
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+@huey.task(retries=2, retry_delay=10)
+@_in_app
+def transcode_video(asset_id: int):
+    from lms.media.services import run_asset
+
+    asset = run_asset(asset_id)
+    return asset.status if asset else "skipped"
+
+
+@huey.task()
+@_in_app
+def update_search(course_ids: list[int]):
+    try:
+        from lms.search.index import update_courses
+    except ImportError:  # search arrives with its own issue
+        return "search not installed"
+    update_courses(course_ids)
+    return "ok"
+
+
+@huey.periodic_task(__import__("huey").crontab(minute="*"))
+@_in_app
+def recover_abandoned_work():
+    """Every minute: re-enqueue assets still pending or abandoned mid-transcode."""
+    from lms.media.services import pending_asset_ids
+
+    for asset_id in pending_asset_ids():
+        transcode_video(asset_id)
+
+
+def enqueue_transcode(asset_id: int) -> None:
+    transcode_video(asset_id)
+
+
+def enqueue_search_update(course_ids: list[int]) -> None:
+    update_search(list(course_ids))
+
+
+def queue_state() -> dict:
+    try:
+        return {"ok": True, "backend": type(huey.storage).__name__, "pending": huey.pending_count()}
+    except Exception as exc:  # report, don't raise: /healthz reads this
+        return {"ok": False, "error": str(exc)[:200]}
+
+
+def run_worker(workers: int = 1) -> None:
+    """The consumer loop (`lms worker`): recover abandoned work, then serve the queue."""
+    with _app.app_context():
+        from lms.media.services import pending_asset_ids
+
+        for asset_id in pending_asset_ids():
+            transcode_video(asset_id)
+    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
+                                    check_worker_health=True)
+    consumer.run()

@@ -1,0 +1,212 @@
+"""Assignments and annual targets — plain functions, no HTTP.
+
+A Requirement names a course and a due date, and who must finish it: named users, or every
+active user of an audience and/or a unit subtree. "Finished" means the course's completion is in
+the ledger (a TrainingRecord with its completion key), whenever it was earned.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+
+from flask import current_app
+
+from lms.accounts.models import Unit, User, utcnow
+from lms.audiences import AUDIENCE_CODES, audience_label
+from lms.courses.models import Course
+from lms.extensions import db
+from lms.records.models import AuditLog, TrainingRecord
+from lms.records.requirements import AnnualTarget, Requirement, RequirementUser
+from lms.records.services import annual_target, my_hours, to_local
+
+REPORT_COLUMNS = [
+    ("name", "姓名"),
+    ("username", "账号"),
+    ("unit", "单位"),
+    ("unit_code", "单位编码"),
+    ("audience", "人群"),
+    ("course", "课程"),
+    ("due_date", "截止日期"),
+    ("status", "状态"),
+]
+
+
+class AssignmentError(ValueError):
+    """A requirement or target that cannot be saved; the message is for the admin (Chinese)."""
+
+
+def today_local() -> date:
+    return to_local(utcnow()).date()
+
+
+# ---- annual targets ---------------------------------------------------------------------------
+
+def target_hours(audience: str) -> Decimal:
+    return annual_target(audience)
+
+
+def all_targets() -> dict[str, Decimal]:
+    return {code: target_hours(code) for code in AUDIENCE_CODES}
+
+
+def set_target(audience: str, hours, actor=None) -> AnnualTarget:
+    if audience not in AUDIENCE_CODES:
+        raise AssignmentError(f"未知人群：{audience}")
+    try:
+        hours = Decimal(str(hours))
+    except InvalidOperation:
+        raise AssignmentError("学时必须是数字") from None
+    if not (Decimal("0") <= hours <= Decimal("1000")):
+        raise AssignmentError("年度目标应在 0 到 1000 学时之间")
+    row = db.session.get(AnnualTarget, audience) or AnnualTarget(audience=audience)
+    row.hours, row.updated_by_id = hours, getattr(actor, "id", None)
+    db.session.add(row)
+    db.session.add(AuditLog(actor_id=getattr(actor, "id", None), action="target.set", target=f"audience:{audience}",
+                            detail=f"{hours} 学时"))
+    db.session.commit()
+    return row
+
+
+# ---- requirements -----------------------------------------------------------------------------
+
+def parse_usernames(text: str) -> list[str]:
+    return [name for name in re.split(r"[\s,，、;；]+", text or "") if name]
+
+
+def create_requirement(course: Course, due_date: date, audience: str | None = None, unit: Unit | None = None,
+                       usernames=(), note: str = "", actor=None) -> Requirement:
+    usernames = list(dict.fromkeys(usernames))
+    if not (audience or unit or usernames):
+        raise AssignmentError("请选择人群、单位，或填写账号（至少一项）")
+    if audience and audience not in AUDIENCE_CODES:
+        raise AssignmentError(f"未知人群：{audience}")
+    users = User.query.filter(User.username.in_(usernames)).all() if usernames else []
+    missing = sorted(set(usernames) - {u.username for u in users})
+    if missing:
+        raise AssignmentError("这些账号不存在：" + "、".join(missing))
+    requirement = Requirement(course_id=course.id, due_date=due_date, audience=None if users else audience,
+                              unit_id=None if users or unit is None else unit.id, note=note or "",
+                              created_by_id=getattr(actor, "id", None))
+    requirement.named = [RequirementUser(user_id=user.id) for user in users]
+    db.session.add(requirement)
+    db.session.flush()
+    db.session.add(AuditLog(actor_id=getattr(actor, "id", None), action="requirement.create",
+                            target=f"requirement:{requirement.id}", detail=f"course:{course.id} due {due_date}"))
+    db.session.commit()
+    return requirement
+
+
+def withdraw_requirement(requirement: Requirement, actor=None) -> None:
+    requirement.active = False
+    db.session.add(AuditLog(actor_id=getattr(actor, "id", None), action="requirement.withdraw",
+                            target=f"requirement:{requirement.id}"))
+    db.session.commit()
+
+
+def describe_scope(requirement: Requirement) -> str:
+    if requirement.named:
+        return "、".join(row.user.full_name for row in requirement.named)
+    parts = []
+    if requirement.unit is not None:
+        parts.append(requirement.unit.name)
+    if requirement.audience:
+        parts.append(audience_label(requirement.audience))
+    return " · ".join(parts)
+
+
+def active_requirements():
+    return Requirement.query.filter_by(active=True).order_by(Requirement.due_date, Requirement.id).all()
+
+
+def applies_to(requirement: Requirement, user: User, unit_path: str) -> bool:
+    if requirement.named:
+        return user.id in requirement.user_ids
+    if requirement.audience and requirement.audience != user.audience:
+        return False
+    if requirement.unit is not None and not unit_path.startswith(requirement.unit.path):
+        return False
+    return True
+
+
+def assignees_query(requirement: Requirement, within: Unit | None = None):
+    """Active users who must finish the requirement, optionally only those in `within`'s subtree."""
+    query = User.query.join(Unit, User.unit_id == Unit.id).filter(User.active.is_(True))
+    if requirement.named:
+        query = query.filter(User.id.in_(requirement.user_ids))
+    else:
+        if requirement.audience:
+            query = query.filter(User.audience == requirement.audience)
+        if requirement.unit is not None:
+            query = query.filter(Unit.path.startswith(requirement.unit.path))
+    if within is not None:
+        query = query.filter(Unit.path.startswith(within.path))
+    return query
+
+
+def finished_user_ids(course_id: int, user_ids=None) -> set[int]:
+    query = db.session.query(TrainingRecord.user_id).filter(TrainingRecord.course_id == course_id,
+                                                            TrainingRecord.kind == "course")
+    if user_ids is not None:
+        query = query.filter(TrainingRecord.user_id.in_(list(user_ids)))
+    return {user_id for (user_id,) in query}
+
+
+def my_assignments(user: User, today: date | None = None) -> dict:
+    """The learner's home: assigned courses (done or not, due soon, overdue) and the year's target."""
+    today = today or today_local()
+    soon = today + timedelta(days=current_app.config.get("ASSIGNMENT_DUE_SOON_DAYS", 14))
+    unit_path = user.unit.path
+    mine = [r for r in active_requirements() if applies_to(r, user, unit_path)]
+    by_course: dict[int, Requirement] = {}
+    for requirement in mine:  # one line per course: the earliest due date counts
+        current = by_course.get(requirement.course_id)
+        if current is None or requirement.due_date < current.due_date:
+            by_course[requirement.course_id] = requirement
+    finished = {row.course_id for row in TrainingRecord.query.filter(
+        TrainingRecord.user_id == user.id, TrainingRecord.kind == "course",
+        TrainingRecord.course_id.in_(list(by_course))).all()} if by_course else set()
+    items = []
+    for course_id, requirement in by_course.items():
+        done = course_id in finished
+        items.append({
+            "requirement": requirement,
+            "course": requirement.course,
+            "due_date": requirement.due_date,
+            "done": done,
+            "overdue": not done and requirement.due_date < today,
+            "due_soon": not done and today <= requirement.due_date <= soon,
+            "days_left": (requirement.due_date - today).days,
+        })
+    items.sort(key=lambda item: (item["done"], item["due_date"]))
+    return {
+        "items": items,
+        "overdue": [i for i in items if i["overdue"]],
+        "due_soon": [i for i in items if i["due_soon"]],
+        "open": [i for i in items if not i["done"] and not i["overdue"] and not i["due_soon"]],
+        "done": [i for i in items if i["done"]],
+        "hours": my_hours(user),
+    }
+
+
+def outstanding(within: Unit | None = None, today: date | None = None):
+    """Who has not finished which assignment, for a unit subtree (None: everyone), as report rows."""
+    today = today or today_local()
+    for requirement in active_requirements():
+        users = assignees_query(requirement, within).order_by(Unit.code, User.username).all()
+        finished = finished_user_ids(requirement.course_id, [u.id for u in users])
+        for user in users:
+            if user.id in finished:
+                continue
+            overdue = requirement.due_date < today
+            yield {
+                "name": user.full_name,
+                "username": user.username,
+                "unit": user.unit.name,
+                "unit_code": user.unit.code,
+                "audience": audience_label(user.audience),
+                "course": requirement.course.title,
+                "due_date": requirement.due_date.isoformat(),
+                "status": "已逾期" if overdue else "未完成",
+                "overdue": overdue,
+            }

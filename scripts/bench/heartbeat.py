@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Heartbeat endpoint throughput against a bare Flask endpoint, both under gunicorn with the same
+worker settings, driven by the same load generator in one run.
+
+    .venv/bin/python scripts/bench/heartbeat.py [--viewers 300] [--seconds 20] [--workers 2] [--threads 4]
+
+For each database (a temporary SQLite file; PostgreSQL too when 127.0.0.1:5432 is reachable, in a
+throw-away database that is dropped afterwards) it seeds one course and N signed-in viewers, starts
+gunicorn on the real app, drives N concurrent viewers each sending heartbeats back-to-back on a
+keep-alive connection (a closed loop: the worst case, far above the real rate of one per 10 s), then
+does the same against a bare Flask app whose endpoint returns the same JSON. It prints requests/s,
+the ratio real/bare, and p50/p99 latency. Only 127.0.0.1 is used; every run is bounded in time.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+USER_AGENT = "kepu-bench"
+BARE_APP = textwrap.dedent('''
+    from flask import Flask, jsonify, request
+
+    app = Flask(__name__)
+
+    @app.post("/api/lessons/<int:lesson_id>/heartbeat")
+    def heartbeat(lesson_id):
+        request.get_json(silent=True)
+        return jsonify(credited_seconds=0.5, watched_seconds=120.5, watched_share=0.0335,
+                       video_done=False, lesson_completed=False, course_completed=False)
+''')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(env: dict, viewers: int) -> tuple[int, list[tuple[str, str]]]:
+    """Migrate, create one ready 1-hour video lesson and `viewers` users; return (lesson id, [(cookie, csrf)])."""
+    os.environ.update(env)
+    from flask import g, session
+    from flask_login.utils import _create_identifier
+    from flask_migrate import upgrade
+    from flask_wtf.csrf import generate_csrf
+    from werkzeug.security import generate_password_hash
+
+    from lms import create_app
+    from lms.accounts.models import User
+    from lms.accounts.services import get_or_create_unit
+    from lms.courses.models import Course, CourseAudience, Lesson, VideoAsset
+    from lms.extensions import db
+
+    app = create_app({"SECRET_KEY": env["LMS_SECRET_KEY"]})
+    with app.app_context():
+        upgrade(revision="heads")
+        unit = get_or_create_unit("bench", "压测单位", "county")
+        course = Course(slug="bench", title="压测课程", summary="", credit_hours=1, strict=True, mandatory=True)
+        course.audience_rows = [CourseAudience(audience="cadre")]
+        video = VideoAsset(status="ready", duration=3600.0, renditions_json='{"360p": "bench/360p.mp4"}')
+        lesson = Lesson(course=course, slug="l1", title="第一课", video=video)
+        db.session.add_all([course, video, lesson])
+        password = generate_password_hash("bench-password", method="pbkdf2:sha256:1000")
+        users = [User(username=f"viewer{n:04d}", full_name=f"观众{n}", password_hash=password, role="learner",
+                      audience="cadre", unit=unit) for n in range(viewers)]
+        db.session.add_all(users)
+        db.session.commit()
+        serializer = app.session_interface.get_signing_serializer(app)
+        credentials = []
+        for user in users:  # what a sign-in leaves in the session cookie, without 300 sign-in requests
+            with app.test_request_context(environ_base={"REMOTE_ADDR": "127.0.0.1"},
+                                          headers={"User-Agent": USER_AGENT}):
+                g.pop("csrf_token", None)  # g lives in the app context shared by these request contexts
+                token = generate_csrf()
+                session.update({"_user_id": str(user.id), "_fresh": True, "_id": _create_identifier()})
+                credentials.append((serializer.dumps(dict(session)), token))
+        lesson_id = lesson.id
+        db.session.remove()
+        db.engine.dispose()
+    return lesson_id, credentials
+
+
+def start_gunicorn(app_spec: str, env: dict, workers: int, threads: int, cwd: Path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "--workers", str(workers), "--threads", str(threads),
+         "--worker-class", "gthread", "--keep-alive", "5", "--backlog", "2048", "--log-level", "warning",
+         "--bind", f"127.0.0.1:{port}", app_spec],
+        cwd=str(cwd), env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
+
+
+async def viewer(port: int, path: str, cookie: str, csrf: str, stop_at: float, latencies: list, errors: list):
+    """One viewer on one keep-alive connection: heartbeats back to back until stop_at."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    player, seq, position, last = uuid.uuid4().hex, 0, 0.0, time.monotonic()
+    try:
+        while time.monotonic() < stop_at:
+            seq += 1
+            now = time.monotonic()  # an honest player: it claims the time that really passed
+            played, last = (0.0 if seq == 1 else min(now - last, 30.0)), now
+            if position + played > 3590:
+                position = 0.0
+            body = json.dumps({"player": player, "seq": seq, "start": seq == 1, "position": position + played,
+                               "intervals": [[round(position, 3), round(position + played, 3)]]}).encode()
+            position += played
+            request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: {USER_AGENT}\r\n"
+                       f"Cookie: session={cookie}\r\nX-CSRFToken: {csrf}\r\nContent-Type: application/json\r\n"
+                       f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+            started = time.monotonic()
+            writer.write(request)
+            await writer.drain()
+            status_line = await reader.readline()
+            if not status_line:  # the server closed the keep-alive connection: reconnect
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                continue
+            length, close = 0, False
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+                elif name.lower() == "connection" and value.strip().lower() == "close":
+                    close = True
+            payload = await reader.readexactly(length)
+            latencies.append(time.monotonic() - started)
+            status = int(status_line.split()[1])
+            if status != 200:
+                errors.append(status)
+                if len(errors) == 1:
+                    print(f"first non-200 answer: {status} {payload[:300].decode(errors='replace')}")
+            if close:
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    finally:
+        writer.close()
+
+
+async def drive(port: int, path: str, credentials, seconds: float):
+    latencies, errors = [], []
+    stop_at = time.monotonic() + seconds
+    started = time.monotonic()
+    await asyncio.gather(*(viewer(port, path, cookie, csrf, stop_at, latencies, errors)
+                           for cookie, csrf in credentials), return_exceptions=False)
+    elapsed = time.monotonic() - started
+    latencies.sort()
+    pct = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else float("nan")  # noqa: E731
+    return {"rps": len(latencies) / elapsed, "p50": pct(0.50), "p99": pct(0.99), "n": len(latencies),
+            "errors": len(errors), "statuses": sorted(set(errors))}
+
+
+def measure(label: str, env: dict, args, workdir: Path):
+    lesson_id, credentials = seed(env, args.viewers)
+    path = f"/api/lessons/{lesson_id}/heartbeat"
+    (workdir / "bare_app.py").write_text(BARE_APP)
+    results = {}
+    for name, spec, cwd in (("kepu heartbeat", "wsgi:app", ROOT), ("bare Flask", "bare_app:app", workdir)):
+        proc, port = start_gunicorn(spec, env, args.workers, args.threads, cwd)
+        try:
+            asyncio.run(drive(port, path, credentials[:5], 2))  # warm up (imports, connections)
+            results[name] = asyncio.run(drive(port, path, credentials, args.seconds))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    real, bare = results["kepu heartbeat"], results["bare Flask"]
+    print(f"\n== {label}: {args.viewers} concurrent viewers, {args.seconds:.0f} s each, gunicorn "
+          f"--workers {args.workers} --threads {args.threads} (gthread), {os.cpu_count()} CPUs")
+    print(f"{'endpoint':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'non-200':>9}")
+    for name, r in results.items():
+        print(f"{name:<16}{r['rps']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{r['n']:>10}{r['errors']:>9}"
+              + (f"  {r['statuses']}" if r["errors"] else ""))
+    print(f"throughput ratio kepu/bare = {real['rps'] / bare['rps']:.2f}  (aim ≥ 0.5)")
+    return real["rps"] / bare["rps"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--viewers", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    with tempfile.TemporaryDirectory(prefix="kepu-bench-") as tmp:
+        tmp = Path(tmp)
+        base_env = {"LMS_SECRET_KEY": secrets.token_hex(16), "LMS_INSTANCE_DIR": str(tmp / "instance"),
+                    "LMS_DATA_DIR": str(tmp / "data")}
+        sqlite_env = {**base_env, "LMS_DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}"}
+        measure("SQLite", sqlite_env, args, tmp)
+        if args.no_postgres:
+            return
+        try:
+            import sqlalchemy
+
+            admin = sqlalchemy.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+            connection = admin.connect()
+        except Exception as exc:  # noqa: BLE001
+            print(f"\n== PostgreSQL: not reachable at 127.0.0.1:5432 ({exc.__class__.__name__}); skipped")
+            return
+        name = f"kepu_bench_{uuid.uuid4().hex[:10]}"
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        try:
+            pg_env = {**base_env, "LMS_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + "/" + name,
+                      "LMS_INSTANCE_DIR": str(tmp / "instance-pg")}
+            measure("PostgreSQL", pg_env, args, tmp)
+        finally:
+            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.close()
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
