@@ -1,5 +1,4 @@
 """科普学堂 — the application factory."""
-import os
 from pathlib import Path
 
 from flask import Flask, has_request_context, request

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import secrets
 import sys
-from datetime import date
+
 from pathlib import Path
 
 import click
@@ -308,7 +308,7 @@ def _create_demo_accounts() -> list[str]:
 def demo(content: Path):
     """Create the demo unit tree and admin (printing its password), then import the demo content."""
     from lms.accounts.models import User
-    from lms.accounts.services import create_user, get_or_create_unit
+    from lms.accounts.services import get_or_create_unit
     from lms.extensions import db
 
     county = get_or_create_unit("dianjiang", "垫江县", "county")

@@ -2,8 +2,10 @@
 real (short) video, and clients that carry a CSRF token like a browser does."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
 import subprocess
 import uuid
 from pathlib import Path
@@ -15,6 +17,11 @@ from lms import create_app
 from lms.extensions import db
 
 TEST_VIDEO_SECONDS = 4
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required"]
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +157,25 @@ def make_user(app, units):
     return make
 
 
+@contextlib.contextmanager
+def serve_app(app):
+    """Serve `app` over real HTTP on a free loopback port for a browser; yields the base URL."""
+    from werkzeug.serving import make_server
+
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        with app.app_context():
+            db.engine.dispose()
+
+
 CSRF_RE = re.compile(r'name="csrf[-_]token" (?:type="hidden" )?(?:content|value)="([^"]+)"')
 
 
@@ -184,3 +210,37 @@ class BrowserLikeClient:
 @pytest.fixture
 def browser_client(app):
     return BrowserLikeClient(app.test_client())
+
+
+@pytest.fixture
+def postgres_url():
+    """A throw-away PostgreSQL database for this test, dropped afterwards; skip when none is reachable."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        connection = engine.connect()
+    except Exception as exc:  # no server here: the SQLite variant still runs
+        pytest.skip(f"PostgreSQL not reachable: {exc.__class__.__name__}")
+    name = f"lms_test_{uuid.uuid4().hex[:12]}"
+    connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.close()
+        engine.dispose()
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (Debian's chromium package); browser tests need it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

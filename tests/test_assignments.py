@@ -1,7 +1,7 @@
 """Assignments and annual targets: what learners see on 我的任务, what unit admins see and download."""
 import csv
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from lms.records.services import credit_course_completion, my_hours
 def people(make_user, units):
     from lms.accounts.services import get_or_create_unit
 
-    village = get_or_create_unit("town-a-v1", "桂溪一村", "village", units["town_a"])
+    get_or_create_unit("town-a-v1", "桂溪一村", "village", units["town_a"])
     db.session.commit()
     return {
         "a1": make_user("cadre_a1", audience="cadre", unit="town-a", full_name="张干部"),

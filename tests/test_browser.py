@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import threading
 import time
 
 import pytest
 
 from lms.extensions import db
-from tests.conftest import TEST_VIDEO_SECONDS, _make_app, write_package
+from tests.conftest import TEST_VIDEO_SECONDS, _make_app, serve_app, write_package
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--autoplay-policy=no-user-gesture-required"]
 COURSE_TITLE = "测试课程：防范电信诈骗"
 PASSWORD = "correct-horse"
 
@@ -30,7 +24,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def live_server(tmp_path, media_dir, test_video):
     """The app on a fresh database, with one imported course and two users, served over real HTTP."""
-    from werkzeug.serving import make_server
 
     from lms.accounts.services import create_user, get_or_create_unit
     from lms.courses.importer import import_package
@@ -46,31 +39,8 @@ def live_server(tmp_path, media_dir, test_video):
         info = {"slug": course.slug, "lesson_id": course.active_lessons[0].id}
         db.session.remove()
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield {"url": f"http://127.0.0.1:{server.server_port}", **info}
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        with app.app_context():
-            db.engine.dispose()
-
-
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (Debian's chromium package); browser tests need it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with serve_app(app) as url:
+        yield {"url": url, **info}
 
 
 def sign_in(page, base, username):

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import random
 import subprocess
-import threading
 import time
 
 import pytest
 
 from lms.extensions import db
-from tests.conftest import _make_app, write_package
-from tests.test_browser import browser, sign_in  # noqa: F401  (fixture)
+from tests.conftest import _make_app, write_package, serve_app
+from tests.test_browser import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +42,6 @@ def long_video(tmp_path_factory):
 
 @pytest.fixture
 def strict_server(tmp_path, media_dir, long_video):
-    from werkzeug.serving import make_server
 
     from lms.accounts.services import create_user, get_or_create_unit
     from lms.courses.importer import import_package
@@ -59,17 +57,8 @@ def strict_server(tmp_path, media_dir, long_video):
         db.session.commit()
         info = {"slug": course.slug, "lesson_id": course.active_lessons[0].id}
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield {"url": f"http://127.0.0.1:{server.server_port}", "app": app, **info}
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        with app.app_context():
-            db.engine.dispose()
+    with serve_app(app) as url:
+        yield {"url": url, "app": app, **info}
 
 
 def server_watched(app, lesson_id) -> float:

@@ -1,6 +1,5 @@
 """Completion is credited exactly once when many requests race — SQLite file and PostgreSQL."""
 import threading
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -16,26 +15,6 @@ from lms.records.services import credit_course_completion
 from tests.conftest import _make_app, write_package
 
 RACERS = 20
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-@pytest.fixture
-def postgres_url():
-    """A throw-away PostgreSQL database for this test, dropped afterwards; skip when none is reachable."""
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    engine = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        connection = engine.connect()
-    except Exception as exc:  # no server here: the SQLite variant still runs
-        pytest.skip(f"PostgreSQL not reachable: {exc.__class__.__name__}")
-    name = f"lms_test_{uuid.uuid4().hex[:12]}"
-    connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.close()
-        engine.dispose()
 
 
 def _setup(app, tmp_path, test_video):

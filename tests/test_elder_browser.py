@@ -14,15 +14,14 @@ LMS_SCREENSHOTS=1 also saves the main 长辈版 pages to docs/screenshots/ (scri
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import pytest
 import yaml
 
 from lms.extensions import db
-from tests.conftest import QUIZ, _make_app, write_package
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, browser  # noqa: F401  (fixture)
+from tests.conftest import QUIZ, _make_app, write_package, serve_app
+from tests.test_browser import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -53,7 +52,6 @@ def axe_source():
 def site(tmp_path, media_dir, test_video):
     """The app over real HTTP: one course whose quiz has a scenario question, a class with a teacher
     and three seniors with PINs (张大爷 has watched part of the lesson on another tablet)."""
-    from werkzeug.serving import make_server
 
     from lms.accounts.models import utcnow
     from lms.accounts.services import create_user, get_or_create_unit
@@ -84,17 +82,8 @@ def site(tmp_path, media_dir, test_video):
         info = {"slug": course.slug, "lesson_slug": lesson.slug, "lesson_id": lesson.id, "title": course.title,
                 "ids": {name: user.id for name, (user, _) in pins.items()}}
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield {"url": f"http://127.0.0.1:{server.server_port}", **info}
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        with app.app_context():
-            db.engine.dispose()
+    with serve_app(app) as url:
+        yield {"url": url, **info}
 
 
 def sign_in(page, base, username):

@@ -1,5 +1,5 @@
 """Content import: clear errors naming file and field, nothing half-imported, idempotent re-import."""
-import shutil
+
 
 import pytest
 import yaml

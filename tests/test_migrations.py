@@ -4,7 +4,6 @@ from flask_migrate import check
 
 from lms.extensions import db
 from tests.conftest import _make_app
-from tests.test_concurrency import postgres_url  # noqa: F401  (fixture)
 
 
 def _assert_no_drift(app):
@@ -18,5 +17,5 @@ def test_sqlite_migrations_match_models(tmp_path):
 
 
 @pytest.mark.postgres
-def test_postgres_migrations_match_models(tmp_path, postgres_url):  # noqa: F811
+def test_postgres_migrations_match_models(tmp_path, postgres_url):
     _assert_no_drift(_make_app(tmp_path, database_url=postgres_url))

@@ -2,7 +2,7 @@
 the JSON answer show, the published filter, odd queries, and several processes writing at once."""
 from __future__ import annotations
 
-import json
+
 import os
 import subprocess
 import sys

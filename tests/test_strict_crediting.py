@@ -19,7 +19,6 @@ from lms.courses.models import LessonProgress
 from lms.courses.progress import HeartbeatRejected
 from lms.extensions import db
 from tests.conftest import _make_app, write_package
-from tests.test_concurrency import postgres_url  # noqa: F401  (fixture)
 
 DURATION = 600.0
 
@@ -225,7 +224,7 @@ def test_a_burst_of_50_concurrent_heartbeats_sqlite(exact_app, lessons):
 
 
 @pytest.mark.postgres
-def test_a_burst_of_50_concurrent_heartbeats_postgres(tmp_path, media_dir, test_video, postgres_url):  # noqa: F811
+def test_a_burst_of_50_concurrent_heartbeats_postgres(tmp_path, media_dir, test_video, postgres_url):
     app = _make_app(tmp_path, database_url=postgres_url, data_dir=media_dir, HEARTBEAT_TOLERANCE_SECONDS=0.0)
     try:
         lesson_ids = _setup(app, tmp_path, test_video)

@@ -47,6 +47,14 @@ def visible_lesson(lesson_id: int) -> Lesson:
     return lesson
 
 
+def visible_quiz_lesson(lesson_id: int) -> Lesson:
+    """A visible lesson that has a quiz; LessonNotVisible otherwise."""
+    lesson = visible_lesson(lesson_id)
+    if lesson.quiz is None:
+        raise LessonNotVisible(lesson_id)
+    return lesson
+
+
 def progress_for(user_id: int, lesson_id: int) -> LessonProgress:
     progress = LessonProgress.query.filter_by(user_id=user_id, lesson_id=lesson_id).first()
     if progress is None:

@@ -74,12 +74,10 @@ def check_question(lesson_id):
     with JavaScript elder.js swaps the same markup in place.
     """
     try:
-        lesson = course_services.visible_lesson(lesson_id)
+        lesson = course_services.visible_quiz_lesson(lesson_id)
     except course_services.LessonNotVisible:
         abort(404)
     quiz = lesson.quiz
-    if quiz is None:
-        abort(404)
     form = FlaskForm()
     if not form.validate_on_submit():
         abort(400)

@@ -26,12 +26,10 @@ def _picked_from_form(quiz, form) -> dict[int, set[int]]:
 @login_required
 def take(lesson_id):
     try:
-        lesson = course_services.visible_lesson(lesson_id)
+        lesson = course_services.visible_quiz_lesson(lesson_id)
     except course_services.LessonNotVisible:
         abort(404)
     quiz = lesson.quiz
-    if quiz is None:
-        abort(404)
     form = FlaskForm()  # CSRF only; the questions are rendered from the quiz itself
     attempts = QuizAttempt.query.filter_by(user_id=current_user.id, quiz_id=quiz.id).order_by(
         QuizAttempt.created_at.desc()).all()

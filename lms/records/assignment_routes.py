@@ -10,7 +10,7 @@ from lms.accounts.models import Unit
 from lms.audiences import AUDIENCE_CODES
 from lms.courses.models import Course
 from lms.extensions import db
-from lms.records import assignments, export
+from lms.records import assignments, export, services
 from lms.records.assignment_forms import RequirementForm, TargetForm
 from lms.records.requirements import Requirement
 
@@ -99,13 +99,10 @@ def _report_scope():
         unit = Unit.query.filter_by(code=code).first()
         if unit is None:
             abort(404)
-    if current_user.role == "unit_admin":
-        own = current_user.unit
-        if unit is None:
-            unit = own
-        elif not unit.path.startswith(own.path):
-            abort(403)
-    return unit
+    try:
+        return services.scoped_unit(current_user, unit)
+    except services.OutsideScope:
+        abort(403)
 
 
 @bp.get("/admin/assignments/report")

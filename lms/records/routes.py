@@ -31,13 +31,10 @@ def _resolve_unit(form: ExportForm):
         if unit is None:
             form.unit.errors.append("单位编码不存在")
             return None
-    if current_user.role == "unit_admin":
-        own = current_user.unit
-        if unit is None:
-            unit = own
-        elif not unit.path.startswith(own.path):
-            abort(403)
-    return unit
+    try:
+        return services.scoped_unit(current_user, unit)
+    except services.OutsideScope:
+        abort(403)
 
 
 @bp.get("/admin/hours")

@@ -128,6 +128,23 @@ def my_hours(user, year: int | None = None) -> dict:
     }
 
 
+class OutsideScope(PermissionError):
+    """A unit administrator asked for a unit outside their own subtree."""
+
+
+def scoped_unit(user, unit: Unit | None) -> Unit | None:
+    """The unit a report may cover: admins any unit (None = all); unit admins their own
+    subtree only — their own unit when none is asked, OutsideScope beyond it."""
+    if user.role != "unit_admin":
+        return unit
+    own = user.unit
+    if unit is None:
+        return own
+    if not unit.path.startswith(own.path):
+        raise OutsideScope(unit.code)
+    return unit
+
+
 def records_query(date_from: date | None = None, date_to: date | None = None,
                   unit: Unit | None = None, audience: str | None = None):
     """Ledger rows with their users and units, filtered; `date_to` is inclusive (local days)."""
