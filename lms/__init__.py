@@ -86,5 +86,6 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=FULL")  # a power cut must not lose credited hours
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

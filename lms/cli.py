@@ -57,7 +57,7 @@ def import_content(path: Path):
                 tqdm.write(f"错误 {exc}", file=sys.stderr)
                 continue
             tqdm.write(f"{ {'created': '新建', 'updated': '更新', 'unchanged': '未变'}[outcome]} {course.slug}（{course.title}）")
-            if outcome != "unchanged":  # until the job queue does it (lms.search.index docstring)
+            if outcome != "unchanged":  # an operator command: index now, under the index lock
                 _reindex_courses([course.id])
     if failures:
         raise click.ClickException(f"{failures} 个课程包有错误，未导入（其余已导入）")

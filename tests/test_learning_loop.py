@@ -167,3 +167,27 @@ def test_healthz_reports_database_and_ffmpeg(app):
     body = app.test_client().get("/healthz").get_json()
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["ffmpeg"]["ok"] is True
+
+
+def test_high_end_of_course_test_score_earns_the_package_bonus_once(browser_client, make_user, tmp_path, test_video):
+    from lms.courses.importer import import_package
+    from tests.conftest import write_package
+
+    course, _ = import_package(write_package(tmp_path / "bonus", test_video, slug="bonus-course",
+                                             completion={"bonus_hours": 0.5, "bonus_min_score": 100}))
+    user = make_user()
+    browser_client.login(user.username)
+    lesson = course.active_lessons[0]
+    watch_whole_video(user, lesson)
+    browser_client.refresh_token(f"/lessons/{lesson.id}/quiz")
+    browser_client.post(f"/lessons/{lesson.id}/quiz",  # 2 of 3 right: passed, but under the bonus line
+                        data={"csrf_token": browser_client.token, "q0": "1", "q1": "2", "q2": "0"})
+    assert [str(r.hours) for r in TrainingRecord.query.filter_by(user_id=user.id)] == ["0.50"]
+    pass_quiz(browser_client, lesson)  # 100 points
+    pass_quiz(browser_client, lesson)
+    records = TrainingRecord.query.filter_by(user_id=user.id).order_by(TrainingRecord.id).all()
+    assert [str(r.hours) for r in records] == ["0.50", "0.50"]
+    assert "结业测验加分" in records[1].title and records[1].quiz_score == 100
+    from lms.records.services import my_hours
+
+    assert str(my_hours(user)["total"]) == "1.00"  # 0.5 for the course + 0.5 bonus this year

@@ -54,6 +54,8 @@ class CourseSpec:
     mandatory: bool
     strict: bool
     watch_threshold: float
+    bonus_hours: Decimal | None = None
+    bonus_min_score: int | None = None
     lessons: list[LessonSpec] = field(default_factory=list)
     content_hash: str = ""
 
@@ -147,6 +149,7 @@ def load_package(folder: Path) -> CourseSpec:
         strict=bool(data.get("strict", data.get("mandatory", False))),
         watch_threshold=float(threshold),
     )
+    spec.bonus_hours, spec.bonus_min_score = _bonus(doc, completion)
     lessons = _require(doc, data, "lessons", list)
     seen = set()
     for index, entry in enumerate(lessons):
@@ -192,6 +195,22 @@ def load_package(folder: Path) -> CourseSpec:
             video=video, slides=slides, captions=captions, quiz=quiz, quiz_file=quiz_file,
         ))
     return spec
+
+
+def _bonus(doc: _YamlFile, completion: dict) -> tuple[Decimal | None, int | None]:
+    """completion.bonus_hours / bonus_min_score: extra credit for a high end-of-course test score."""
+    if completion.get("bonus_hours") is None:
+        return None, None
+    try:
+        hours = Decimal(str(completion["bonus_hours"]))
+    except InvalidOperation:
+        raise doc.error("加分学时必须是数字", "completion", "bonus_hours") from None
+    if not Decimal("0") < hours <= Decimal("10"):
+        raise doc.error("加分学时必须大于 0 且不超过 10", "completion", "bonus_hours")
+    min_score = completion.get("bonus_min_score", 90)
+    if not isinstance(min_score, int) or not 0 < min_score <= 100:
+        raise doc.error("加分分数线必须是 1 到 100 的整数", "completion", "bonus_min_score")
+    return hours, min_score
 
 
 def _load_quiz(doc: _YamlFile) -> dict:
@@ -332,6 +351,7 @@ def _write(spec: CourseSpec, course: Course | None) -> Course:
     course.title, course.summary = spec.title, spec.summary
     course.mandatory, course.strict = spec.mandatory, spec.strict
     course.watch_threshold = spec.watch_threshold
+    course.bonus_hours, course.bonus_min_score = spec.bonus_hours, spec.bonus_min_score
     course.content_hash = spec.content_hash
     course.published = True
     wanted = set(spec.audiences)

@@ -13,6 +13,9 @@ class Course(db.Model):
     mandatory = db.Column(db.Boolean, nullable=False, default=False)
     strict = db.Column(db.Boolean, nullable=False, default=False)
     watch_threshold = db.Column(db.Float, nullable=False, default=0.95)
+    # Extra 学时 for scoring at least bonus_min_score on the end-of-course test (the last lesson's quiz).
+    bonus_hours = db.Column(db.Numeric(6, 2))
+    bonus_min_score = db.Column(db.Integer)
     published = db.Column(db.Boolean, nullable=False, default=True)
     content_hash = db.Column(db.String(64))
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)

@@ -214,7 +214,7 @@ def update_completion(user_id: int, lesson_id: int):
 
     Returns the course's TrainingRecord when this call (or an earlier one) credited it, else None.
     """
-    from lms.records.services import credit_course_completion
+    from lms.records.services import credit_course_completion, credit_final_test_bonus
 
     lesson = db.session.get(Lesson, lesson_id)
     state = lesson_state(user_id, lesson)
@@ -234,7 +234,9 @@ def update_completion(user_id: int, lesson_id: int):
                     break
     course = lesson.course
     if all(lesson_state(user_id, other)["completed"] for other in course.active_lessons):
-        return credit_course_completion(user_id, course)
+        record = credit_course_completion(user_id, course)
+        credit_final_test_bonus(user_id, course)
+        return record
     return None
 
 

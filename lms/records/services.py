@@ -80,6 +80,34 @@ def credit_course_completion(user_id: int, course: Course) -> TrainingRecord:
         return TrainingRecord.query.filter_by(completion_key=key).one()
 
 
+def credit_final_test_bonus(user_id: int, course: Course) -> TrainingRecord | None:
+    """The package's extra 学时 for a completed course whose end-of-course test (the last lesson's
+    quiz) was passed with at least bonus_min_score — once, like the completion itself."""
+    lessons = course.active_lessons
+    if not course.bonus_hours or not lessons or lessons[-1].quiz is None:
+        return None
+    best = (db.session.query(func.max(QuizAttempt.score))
+            .filter_by(user_id=user_id, quiz_id=lessons[-1].quiz.id, passed=True).scalar())
+    if best is None or best < (course.bonus_min_score or 0):
+        return None
+    key = f"bonus:{course.id}:user:{user_id}"
+    existing = TrainingRecord.query.filter_by(completion_key=key).first()
+    if existing:
+        return existing
+    record = TrainingRecord(user_id=user_id, course_id=course.id, title=f"{course.title}（结业测验加分）",
+                            kind="course", hours=course.bonus_hours, quiz_score=best, earned_at=utcnow(),
+                            source="online", completion_key=key,
+                            note=f"结业测验 {best} 分，达到加分线 {course.bonus_min_score} 分")
+    try:
+        with db.session.begin_nested():
+            db.session.add(record)
+        db.session.commit()
+        return record
+    except IntegrityError:
+        db.session.rollback()
+        return TrainingRecord.query.filter_by(completion_key=key).one()
+
+
 def year_bounds_utc(year: int) -> tuple[datetime, datetime]:
     """A calendar year in Asia/Shanghai, as naive UTC bounds [start, end)."""
     return day_start_utc(date(year, 1, 1)), day_start_utc(date(year + 1, 1, 1))

@@ -7,7 +7,7 @@ fresh session, so the last writer always writes the newest committed state: no u
 whichever process gets the lock first. Readers never wait: a searcher sees the last committed
 generation while a writer works (Whoosh retries a reader whose files a commit just removed).
 
-Call them after the database commit (a job: the lead wires them into lms/jobs).
+Call them after the database commit: web-side changes go through the job queue (lms/jobs), operator commands (lms import-content) call them directly.
 """
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -112,8 +113,12 @@ def start_gunicorn(app_spec: str, env: dict, workers: int, threads: int, cwd: Pa
     raise RuntimeError("gunicorn did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
 
 
-async def viewer(port: int, path: str, cookie: str, csrf: str, stop_at: float, latencies: list, errors: list):
-    """One viewer on one keep-alive connection: heartbeats back to back until stop_at."""
+async def viewer(port: int, path: str, cookie: str, csrf: str, stop_at: float, latencies: list, errors: list,
+                 interval: float = 0.0):
+    """One viewer on one keep-alive connection: heartbeats until stop_at, back to back (interval 0)
+    or one every `interval` seconds like a real player (first one at a random offset)."""
+    if interval:
+        await asyncio.sleep(random.uniform(0, interval))
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     player, seq, position, last = uuid.uuid4().hex, 0, 0.0, time.monotonic()
     try:
@@ -157,15 +162,17 @@ async def viewer(port: int, path: str, cookie: str, csrf: str, stop_at: float, l
             if close:
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            if interval:
+                await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
     finally:
         writer.close()
 
 
-async def drive(port: int, path: str, credentials, seconds: float):
+async def drive(port: int, path: str, credentials, seconds: float, interval: float = 0.0):
     latencies, errors = [], []
     stop_at = time.monotonic() + seconds
     started = time.monotonic()
-    await asyncio.gather(*(viewer(port, path, cookie, csrf, stop_at, latencies, errors)
+    await asyncio.gather(*(viewer(port, path, cookie, csrf, stop_at, latencies, errors, interval)
                            for cookie, csrf in credentials), return_exceptions=False)
     elapsed = time.monotonic() - started
     latencies.sort()
@@ -184,6 +191,8 @@ def measure(label: str, env: dict, args, workdir: Path):
         try:
             asyncio.run(drive(port, path, credentials[:5], 2))  # warm up (imports, connections)
             results[name] = asyncio.run(drive(port, path, credentials, args.seconds))
+            if args.interval and name == "kepu heartbeat":
+                paced = asyncio.run(drive(port, path, credentials, args.paced_seconds, args.interval))
         finally:
             proc.terminate()
             proc.wait(timeout=20)
@@ -195,6 +204,10 @@ def measure(label: str, env: dict, args, workdir: Path):
         print(f"{name:<16}{r['rps']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{r['n']:>10}{r['errors']:>9}"
               + (f"  {r['statuses']}" if r["errors"] else ""))
     print(f"throughput ratio kepu/bare = {real['rps'] / bare['rps']:.2f}  (aim ≥ 0.5)")
+    if args.interval:
+        print(f"real pace: {args.viewers} viewers × one heartbeat per {args.interval:.0f} s for "
+              f"{args.paced_seconds:.0f} s → {paced['rps']:.0f} req/s, p50 {paced['p50']:.1f} ms, "
+              f"p99 {paced['p99']:.1f} ms, non-200 {paced['errors']}")
     return real["rps"] / bare["rps"]
 
 
@@ -204,6 +217,9 @@ def main():
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--interval", type=float, default=10.0,
+                        help="also measure latency at a real player's pace (0 to skip)")
+    parser.add_argument("--paced-seconds", type=float, default=30.0)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
