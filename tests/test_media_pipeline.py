@@ -264,3 +264,23 @@ def test_worker_killed_mid_transcode_finishes_after_restart(tmp_path, test_video
 
         assert db.session.get(Lesson, lesson_id).video_id == asset_id
     assert not list(media.rglob(".tmp-*"))
+
+
+def test_job_queue_uses_redis_when_configured(tmp_path):
+    """With LMS_REDIS_URL the queue lives in Redis, so workers on several machines share it."""
+    redis = pytest.importorskip("redis")
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("Redis not reachable at 127.0.0.1:6379")
+    script = (
+        "from lms import jobs\n"
+        "jobs.huey.flush()\n"
+        "jobs.enqueue_transcode(42)\n"
+        "print(type(jobs.huey.storage).__name__, jobs.huey.pending_count())\n"
+        "jobs.huey.flush()\n"
+    )
+    env = dict(os.environ, LMS_REDIS_URL=url, LMS_INSTANCE_DIR=str(tmp_path / "instance"))
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["RedisStorage", "1"]
