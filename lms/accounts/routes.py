@@ -1,6 +1,7 @@
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from lms.accounts.forms import LoginForm
@@ -34,7 +35,7 @@ def login():
             form.password.errors.append(str(exc))
         else:
             if user is None:
-                form.password.errors.append("账号或密码不正确")
+                form.password.errors.append(_("账号或密码不正确"))
             else:
                 login_user(user)
                 return redirect(_safe_next(request.args.get("next")))
@@ -45,5 +46,5 @@ def login():
 @login_required
 def logout():
     logout_user()
-    flash("您已退出登录。")
+    flash(_("您已退出登录。"))
     return redirect(url_for("accounts.login"))

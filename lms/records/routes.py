@@ -2,6 +2,7 @@ import tempfile
 from datetime import date
 
 from flask import Blueprint, Response, abort, render_template, request, send_file, stream_with_context
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from lms.accounts.models import Unit
@@ -29,7 +30,7 @@ def _resolve_unit(form: ExportForm):
     if form.unit.data:
         unit = Unit.query.filter_by(code=form.unit.data.strip()).first()
         if unit is None:
-            form.unit.errors.append("单位编码不存在")
+            form.unit.errors.append(_("单位编码不存在"))
             return None
     try:
         return services.scoped_unit(current_user, unit)
