@@ -83,7 +83,7 @@ def settle(page, seconds=1.0):
     time.sleep(seconds)
 
 
-def test_strict_player_rules(strict_server, browser):  # noqa: F811
+def test_strict_player_rules(strict_server, browser):
     from playwright.sync_api import expect
 
     base, app, lesson_id = strict_server["url"], strict_server["app"], strict_server["lesson_id"]

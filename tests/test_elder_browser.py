@@ -21,7 +21,7 @@ import yaml
 
 from lms.extensions import db
 from tests.conftest import QUIZ, _make_app, write_package, serve_app
-from tests.test_browser import PASSWORD
+from tests.test_browser import PASSWORD, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -84,15 +84,6 @@ def site(tmp_path, media_dir, test_video):
         db.session.remove()
     with serve_app(app) as url:
         yield {"url": url, **info}
-
-
-def sign_in(page, base, username):
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    with page.expect_navigation():
-        page.get_by_role("button", name="登录", exact=True).click()
-    assert "/login" not in page.url
 
 
 def open_tablet(context, base):
@@ -198,7 +189,7 @@ def audit(page, recorder, name, elder, axe_source, figures, problems):
 
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
-def test_learner_pages_are_accessible_light_and_self_hosted(site, browser, axe_source, viewport):  # noqa: F811
+def test_learner_pages_are_accessible_light_and_self_hosted(site, browser, axe_source, viewport):
     base, figures, problems = site["url"], [], []
     course_url = f"{base}/courses/{site['slug']}"
     for elder, username in ((False, "farmer"), (True, "elder")):
@@ -259,7 +250,7 @@ def test_learner_pages_are_accessible_light_and_self_hosted(site, browser, axe_s
     assert not problems, "\n".join(problems)
 
 
-def test_class_sign_in_roster_pin_lesson_switch_next(site, browser):  # noqa: F811
+def test_class_sign_in_roster_pin_lesson_switch_next(site, browser):
     from playwright.sync_api import expect
 
     base = site["url"]
@@ -297,7 +288,7 @@ def test_class_sign_in_roster_pin_lesson_switch_next(site, browser):  # noqa: F8
     context.close()
 
 
-def test_five_wrong_pins_lock_the_learner(site, browser):  # noqa: F811
+def test_five_wrong_pins_lock_the_learner(site, browser):
     from playwright.sync_api import expect
 
     base = site["url"]
@@ -332,7 +323,7 @@ SPEECH_STUB = """(() => {
 })()"""
 
 
-def test_read_aloud_reads_lesson_and_question_and_stops(site, browser):  # noqa: F811
+def test_read_aloud_reads_lesson_and_question_and_stops(site, browser):
     from playwright.sync_api import expect
 
     base = site["url"]
@@ -358,7 +349,7 @@ def test_read_aloud_reads_lesson_and_question_and_stops(site, browser):  # noqa:
     context.close()
 
 
-def test_without_a_voice_pages_stay_usable(site, browser):  # noqa: F811
+def test_without_a_voice_pages_stay_usable(site, browser):
     from playwright.sync_api import expect
 
     base = site["url"]
@@ -385,7 +376,7 @@ def test_without_a_voice_pages_stay_usable(site, browser):  # noqa: F811
     context.close()
 
 
-def test_elder_quiz_explains_each_answer_in_place(site, browser):  # noqa: F811
+def test_elder_quiz_explains_each_answer_in_place(site, browser):
     from playwright.sync_api import expect
 
     base = site["url"]
@@ -415,7 +406,7 @@ def test_elder_quiz_explains_each_answer_in_place(site, browser):  # noqa: F811
     context.close()
 
 
-def test_time_out_warning_is_inline_big_and_gives_time(site, browser):  # noqa: F811
+def test_time_out_warning_is_inline_big_and_gives_time(site, browser):
     from playwright.sync_api import expect
 
     base = site["url"]
@@ -444,7 +435,7 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
 @pytest.mark.skipif(not os.environ.get("LMS_SCREENSHOTS"), reason="set LMS_SCREENSHOTS=1 (scripts/screenshots)")
-def test_save_screenshots(site, browser):  # noqa: F811
+def test_save_screenshots(site, browser):
     """The main 长辈版 pages on a 1024×768 tablet, saved for the README."""
     base = site["url"]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
