@@ -19,3 +19,40 @@ def test_sqlite_migrations_match_models(tmp_path):
 @pytest.mark.postgres
 def test_postgres_migrations_match_models(tmp_path, postgres_url):
     _assert_no_drift(_make_app(tmp_path, database_url=postgres_url))
+
+
+def test_upgrade_keeps_the_data_of_an_existing_database(tmp_path):
+    """A site that ran the first release upgrades in place: tables rebuilt in batch mode keep their rows."""
+    import os
+
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from lms import create_app
+
+    os.environ["LMS_INSTANCE_DIR"] = str(tmp_path / "instance")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.sqlite3'}",
+                      "DATA_DIR": str(tmp_path / "data"), "SECRET_KEY": "x"})
+    with app.app_context():
+        upgrade(revision="0001")
+        for statement in (
+            "INSERT INTO unit (id, code, name, kind, path) VALUES (1, 'county', '垫江县', 'county', '/county/')",
+            "INSERT INTO \"user\" (id, username, full_name, password_hash, role, audience, unit_id, active, "
+            "failed_logins, created_at) VALUES (1, 'zhang', '张三', 'x', 'learner', 'elder', 1, 1, 0, '2026-01-01')",
+            "INSERT INTO video_asset (id, status, renditions_json, progress, updated_at) "
+            "VALUES (1, 'ready', '{}', 100, '2026-01-01')",
+            "INSERT INTO course (id, slug, title, summary, credit_hours, mandatory, strict, watch_threshold, "
+            "published, created_at, updated_at) VALUES (1, 'c', '课程', '', 1, 0, 0, 0.95, 1, '2026-01-01', '2026-01-01')",
+            "INSERT INTO lesson (id, course_id, slug, position, title, text_markdown, text_html, video_id, retired) "
+            "VALUES (1, 1, 'l', 0, '课', '', '', 1, 0)",
+            "INSERT INTO training_record (id, user_id, course_id, title, kind, hours, earned_at, source, created_at) "
+            "VALUES (1, 1, 1, '课程', 'course', 1, '2026-01-01', 'online', '2026-01-01')",
+        ):
+            db.session.execute(text(statement))
+        db.session.commit()
+        upgrade(revision="heads")
+        assert db.session.execute(text("SELECT video_id FROM lesson")).scalar() == 1
+        assert db.session.execute(text("SELECT full_name, data_saver FROM \"user\"")).one() == ("张三", 0)
+        assert db.session.execute(text("SELECT hours FROM training_record")).scalar() == 1
+        assert db.session.execute(text("PRAGMA foreign_key_check")).all() == []
+        db.engine.dispose()
