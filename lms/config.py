@@ -31,13 +31,11 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = os.environ.get(
             "LMS_DATABASE_URL", f"sqlite:///{instance / 'lms.sqlite3'}"
         )
-        self.REDIS_URL = os.environ.get("LMS_REDIS_URL")
         self.SECRET_KEY = overrides.pop("SECRET_KEY", None) or _secret_key(instance)
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
         self.WTF_CSRF_TIME_LIMIT = None  # a lesson page may stay open for an hour
         self.BABEL_DEFAULT_LOCALE = "zh"
         self.BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
-        self.LANGUAGES = ["zh", "en"]
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         # progress is written at least every few seconds while transcoding; silence this long = dead worker

@@ -1,10 +1,9 @@
 """GET /healthz — the state of database, media tool, search index and job queue."""
-import shutil
-
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from lms.extensions import db
+from lms.media import ffmpeg_tools
 
 bp = Blueprint("health", __name__)
 
@@ -17,8 +16,7 @@ def healthz():
         checks["database"] = {"ok": True, "dialect": db.engine.dialect.name}
     except Exception as exc:  # report, never raise: this is what monitoring reads
         checks["database"] = {"ok": False, "error": str(exc)[:200]}
-    ffmpeg = shutil.which("ffmpeg")
-    checks["ffmpeg"] = {"ok": bool(ffmpeg), "path": ffmpeg}
+    checks["ffmpeg"] = {"ok": ffmpeg_tools.ffmpeg_available()}
     checks["search"] = _search_check()
     from lms.jobs import queue_state
 

@@ -84,30 +84,19 @@ def _assert_concurrent_heartbeats_merge(app, tmp_path, test_video):
         assert progress.watched_seconds == pytest.approx(2)
 
 
-def test_completion_credited_once_under_20_threads_sqlite(tmp_path, test_video):
-    app = _make_app(tmp_path)
-    _assert_credited_once(app, tmp_path, test_video)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def race_app(request, tmp_path):
+    """An app on a file-backed SQLite database, then on a throw-away PostgreSQL one."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    app = _make_app(tmp_path, database_url=url)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
 
 
-@pytest.mark.postgres
-def test_completion_credited_once_under_20_threads_postgres(tmp_path, test_video, postgres_url):
-    app = _make_app(tmp_path, database_url=postgres_url)
-    try:
-        _assert_credited_once(app, tmp_path, test_video)
-    finally:
-        with app.app_context():
-            db.engine.dispose()
+def test_completion_credited_once_under_20_threads(race_app, tmp_path, test_video):
+    _assert_credited_once(race_app, tmp_path, test_video)
 
 
-def test_concurrent_heartbeats_sqlite(tmp_path, test_video):
-    _assert_concurrent_heartbeats_merge(_make_app(tmp_path), tmp_path, test_video)
-
-
-@pytest.mark.postgres
-def test_concurrent_heartbeats_postgres(tmp_path, test_video, postgres_url):
-    app = _make_app(tmp_path, database_url=postgres_url)
-    try:
-        _assert_concurrent_heartbeats_merge(app, tmp_path, test_video)
-    finally:
-        with app.app_context():
-            db.engine.dispose()
+def test_concurrent_heartbeats(race_app, tmp_path, test_video):
+    _assert_concurrent_heartbeats_merge(race_app, tmp_path, test_video)

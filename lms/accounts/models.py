@@ -29,9 +29,6 @@ class Unit(db.Model):
 
     parent = db.relationship("Unit", remote_side=[id], backref="children")
 
-    def subtree_filter(self):
-        return Unit.path.startswith(self.path)
-
 
 class User(UserMixin, db.Model):
     id = db.Column(db.Integer, primary_key=True)
@@ -70,10 +67,6 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self):
         return self.active
-
-    @property
-    def is_admin(self):
-        return self.role == "admin"
 
     @property
     def can_export_hours(self):

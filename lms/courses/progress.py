@@ -43,10 +43,6 @@ def merge_intervals(intervals) -> list[Interval]:
     return [(s, e) for s, e in merged]
 
 
-def covered_seconds(intervals) -> float:
-    return sum(e - s for s, e in merge_intervals(intervals))
-
-
 def subtract_intervals(new, existing) -> list[Interval]:
     """The parts of `new` not already in `existing` (both merged first)."""
     result: list[Interval] = []

@@ -56,7 +56,7 @@ def heartbeat(lesson_id):
     try:
         result, record = services.record_heartbeat(current_user, lesson_id, payload)
     except services.LessonNotVisible:
-        return jsonify(error="not_visible", message="课程不存在或已下线"), 400
+        return jsonify(error="not_visible", message=_("课程不存在或已下线")), 400
     except services.LeaseLost:
         return jsonify(error="lease_lost", player=(payload or {}).get("player"),
                        message=_("您的账号正在另一个窗口或设备上学习，这里已暂停计时。")), 409

@@ -68,10 +68,6 @@ def progress_for(user_id: int, lesson_id: int) -> LessonProgress:
     return progress
 
 
-def max_rate_for(course: Course) -> float:
-    return 1.0 if course.strict else current_app.config["HEARTBEAT_MAX_RATE"]
-
-
 class LeaseLost(Exception):
     """Another player of this account holds the study lease; this heartbeat credits nothing."""
 
@@ -171,11 +167,6 @@ def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: in
     elif result.lesson_completed:
         record = course_record(user_id, db.session.get(Lesson, lesson_id).course)
     return result, record
-
-
-def take_lease(user, lesson_id: int, token: str, now=None):
-    """What the play/start heartbeat does, without intervals: this player now accrues."""
-    return record_heartbeat(user, lesson_id, {"player": token, "start": True, "intervals": []}, now=now)
 
 
 def video_done(lesson: Lesson, progress: LessonProgress | None) -> bool:

@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from huey import RedisHuey, SqliteHuey
+from huey import RedisHuey, SqliteHuey, crontab
 from huey.storage import SqliteStorage
 
 log = logging.getLogger(__name__)
@@ -80,14 +80,19 @@ def update_search(course_ids: list[int]):
     return "ok"
 
 
-@huey.periodic_task(__import__("huey").crontab(minute="*"))
-@_in_app
-def recover_abandoned_work():
-    """Every minute: re-enqueue assets still pending or abandoned mid-transcode."""
+def _requeue_abandoned() -> None:
+    """Re-enqueue assets still pending or abandoned mid-transcode (a claim makes repeats harmless)."""
     from lms.media.services import pending_asset_ids
 
     for asset_id in pending_asset_ids():
         transcode_video(asset_id)
+
+
+@huey.periodic_task(crontab(minute="*"))
+@_in_app
+def recover_abandoned_work():
+    """Every minute, for work whose worker died while others kept running."""
+    _requeue_abandoned()
 
 
 def enqueue_transcode(asset_id: int) -> None:
@@ -108,10 +113,7 @@ def queue_state() -> dict:
 def run_worker(workers: int = 1) -> None:
     """The consumer loop (`lms worker`): recover abandoned work, then serve the queue."""
     with _app.app_context():
-        from lms.media.services import pending_asset_ids
-
-        for asset_id in pending_asset_ids():
-            transcode_video(asset_id)
+        _requeue_abandoned()
     consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
                                     check_worker_health=True)
     consumer.run()

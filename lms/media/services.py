@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -116,17 +115,6 @@ def attach_captions(asset: VideoAsset, path: Path | None) -> None:
 
 
 # --- uploads and jobs ------------------------------------------------------------------------
-
-def store_upload(stream, filename: str) -> Path:
-    """Copy an uploaded file to disk in chunks (never all in memory) under a fresh name."""
-    suffix = Path(filename or "").suffix.lower()
-    target = uploads_root() / f"{uuid.uuid4().hex}{suffix if suffix in VIDEO_SUFFIXES else '.bin'}"
-    tmp = target.with_name(".tmp-" + target.name)
-    with open(tmp, "wb") as out:
-        shutil.copyfileobj(stream, out, length=1 << 20)
-    tmp.replace(target)
-    return target
-
 
 def create_upload_asset(lesson: Lesson, source: Path, original_name: str, captions: Path | None = None) -> VideoAsset:
     """A pending asset for `lesson`; the lesson keeps playing its current video until this one is ready."""

@@ -142,6 +142,3 @@ def query_groups(text: str, limit: int = 16) -> list[list[str]]:
     return [[t for _, _, t in sorted(group, key=lambda s: (s[0] - s[1], s[0]))] for group in groups]
 
 
-def query_terms(text: str, limit: int = 16) -> list[str]:
-    """The distinct words of a query."""
-    return [t for group in query_groups(text, limit) for t in group]
