@@ -13,9 +13,6 @@ MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
-    from lms.media.routes import StreamedUploadRequest
-
-    app.request_class = StreamedUploadRequest
     settings = Config(**(config or {}))
     app.config.from_object(settings)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -25,6 +22,9 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     csrf.init_app(app)
+    from lms.media import upload_gate
+
+    upload_gate.init_app(app)  # judges upload requests before CSRF reads their body
     babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: "Asia/Shanghai")
     app.after_request(_remember_locale)
     login_manager.init_app(app)
@@ -54,6 +54,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     templating.init_app(app)
     jobs.init_app(app)
+
+    from lms import http_security
+
+    http_security.init_app(app)  # last: its ProxyFix must wrap every other WSGI layer
     return app
 
 

@@ -1,6 +1,7 @@
 """The `lms` console script: a Flask CLI group bound to the app (so `lms run`, `lms db upgrade` work)."""
 from __future__ import annotations
 
+import contextlib
 import secrets
 import sys
 
@@ -28,39 +29,56 @@ def main():
 def register_commands(app):
     app.cli.add_command(import_content)
     app.cli.add_command(users)
+    app.cli.add_command(units)
     app.cli.add_command(hours)
     app.cli.add_command(demo)
     app.cli.add_command(media)
     app.cli.add_command(worker)
     app.cli.add_command(backup)
+    app.cli.add_command(restore)
     app.cli.add_command(search)
+    app.cli.add_command(records)
+    app.cli.add_command(courses)
 
 
 @click.command("import-content")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--rename", is_flag=True,
+              help="a package whose slug (or folder name) changed renames its course instead of being refused")
 @with_appcontext
-def import_content(path: Path):
+def import_content(path: Path, rename: bool = False):
     """Import or update course packages under PATH (one package, or a folder of packages)."""
-    from lms.courses.importer import ContentError, import_package, package_folders
+    from lms.courses.importer import ContentError, duplicate_package_ids, import_package, package_folders
+    from lms.extensions import db
 
     folders = package_folders(path)
     if not folders:
         raise click.ClickException(f"{path} 下没有找到 course.yaml")
-    failures = 0
+    failures = duplicate_package_ids(folders)
     with tqdm(folders, desc="导入课程", unit="门", file=sys.stderr, disable=None) as bar:
         for folder in bar:
             bar.set_postfix_str(folder.name)
+            # Package by package: one that fails, for whatever reason, leaves the others to be imported.
             try:
-                course, outcome = import_package(folder)
+                if folder not in failures:
+                    course, outcome = import_package(folder, rename=rename)
             except ContentError as exc:
-                failures += 1
-                tqdm.write(f"错误 {exc}", file=sys.stderr)
+                failures[folder] = str(exc)
+            except Exception as exc:  # noqa: BLE001 — reported with its package below, then exit non-zero
+                db.session.rollback()
+                first_line = (str(exc).splitlines() or [""])[0]
+                failures[folder] = f"内部错误（{type(exc).__name__}）：{first_line}"
+            if folder in failures:
+                tqdm.write(f"错误 {failures[folder]}", file=sys.stderr)
                 continue
             tqdm.write(f"{ {'created': '新建', 'updated': '更新', 'unchanged': '未变'}[outcome]} {course.slug}（{course.title}）")
             if outcome != "unchanged":  # an operator command: index now, under the index lock
                 _reindex_courses([course.id])
     if failures:
-        raise click.ClickException(f"{failures} 个课程包有错误，未导入（其余已导入）")
+        for folder, reason in failures.items():
+            click.echo(f"未导入 {folder.name}：{reason}", err=True)
+        rest = "其余已导入" if len(failures) < len(folders) else "没有导入任何课程包"
+        raise click.ClickException(f"{len(failures)} 个课程包未导入（{rest}）：{'、'.join(f.name for f in failures)}")
 
 
 @click.group()
@@ -89,6 +107,39 @@ def users_create(username, role, audience, unit_code, full_name, password):
         raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(f"已创建 {username}" + (f"，初始密码：{password}" if generated else ""))
+
+
+@users.command("unlock")
+@click.argument("username")
+@click.option("--address", help="也解除这个客户端地址（跨账号）的登录限速")
+@with_appcontext
+def users_unlock(username, address):
+    """Lift the sign-in waits on an account after failed passwords (any address)."""
+    from lms.accounts.services import unlock_account
+
+    lifted = unlock_account(username, address)
+    click.echo(f"已解除 {username} 的登录限速（{lifted} 条）" if lifted else f"{username} 没有登录限速")
+
+
+@users.command("reset-password")
+@click.argument("username")
+@click.option("--password", help="新密码；不给则生成并打印")
+@with_appcontext
+def users_reset_password(username, password):
+    """Set a new password: the user's sessions everywhere end, and their sign-in waits are lifted."""
+    from lms.accounts.models import User
+    from lms.accounts.services import AccountError, change_password
+
+    user = User.query.filter_by(username=username).first()
+    if user is None:
+        raise click.ClickException(f"账号不存在：{username}")
+    generated = password is None
+    password = password or secrets.token_urlsafe(9)
+    try:
+        change_password(user, password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"已重设 {username} 的密码" + (f"：{password}" if generated else "") + "，其所有登录已失效")
 
 
 @users.command("import")
@@ -123,6 +174,36 @@ def users_import(file, dry_run, passwords_out):
 
 
 @click.group()
+def units():
+    """The unit tree (单位)."""
+
+
+@units.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="只检查，不导入")
+@with_appcontext
+def units_import(file, dry_run):
+    """A unit tree from CSV (UTF-8/BOM/GBK) or XLSX: 单位编码, 单位名称, 上级编码, 类型. All or nothing;
+    units already there exactly as the file says are skipped."""
+    from lms.accounts.bulk import ImportFileError
+    from lms.accounts.units import import_units
+
+    try:
+        report = import_units(file, dry_run=dry_run)
+    except ImportFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    if report.problems:
+        for problem in report.problems:
+            click.echo(f"错误 {problem}", err=True)
+        raise click.ClickException(f"{len(report.problems)} 处错误，没有导入任何单位")
+    skipped = f"（{len(report.unchanged)} 个已存在且相同，跳过）" if report.unchanged else ""
+    if dry_run:
+        click.echo(f"检查通过：{len(report.new)} 个单位可以导入{skipped}（未导入，去掉 --dry-run 即导入）")
+        return
+    click.echo(f"已导入 {report.created} 个单位{skipped}")
+
+
+@click.group()
 def hours():
     """Training-hour (学时) records."""
 
@@ -140,21 +221,20 @@ def hours():
 def hours_export(fmt, date_from, date_to, unit_code, audience, summary, lang, output):
     """Export training-hour records (DESIGN.md columns)."""
     from lms.accounts.models import Unit
-    from lms.records import export, services
+    from lms.records import export
 
     unit = None
     if unit_code:
         unit = Unit.query.filter_by(code=unit_code).first()
         if unit is None:
             raise click.ClickException(f"单位编码不存在：{unit_code}")
-    query = services.records_query(date_from and date_from.date(), date_to and date_to.date(), unit, audience)
-    columns = export.SUMMARY_COLUMNS if summary else export.DETAIL_COLUMNS
+    columns, query, rows = export.export_rows(summary, date_from and date_from.date(), date_to and date_to.date(),
+                                              unit, audience, lang)
     total = query.count()
-    rows = (export.summary_rows if summary else export.detail_rows)(query, lang)
-    with tqdm(total=total, desc="导出记录", unit="条", file=sys.stderr, disable=None) as bar:
+    with tqdm(total=total, desc="导出记录", unit="人" if summary else "条", file=sys.stderr, disable=None) as bar:
         def counted(iterable):
             for row in iterable:
-                bar.update(1) if not summary else None
+                bar.update(1)
                 yield row
 
         if fmt == "xlsx":
@@ -162,9 +242,64 @@ def hours_export(fmt, date_from, date_to, unit_code, audience, summary, lang, ou
         else:
             with open(output, "w", encoding="utf-8", newline="") as fh:
                 export.write_csv(fh, columns, counted(rows), lang)
-        if summary:
-            bar.update(total)
-    click.echo(f"已导出 {total} 条记录到 {output}")
+    click.echo(f"已导出 {total} 人的学时汇总到 {output}" if summary else f"已导出 {total} 条记录到 {output}")
+
+
+@click.group()
+def records():
+    """The training-hour ledger."""
+
+
+@records.command("settle")
+@click.option("--dry-run", is_flag=True, help="只列出应记入的学时，不写入")
+@with_appcontext
+def records_settle(dry_run):
+    """Credit every completion that is due and not yet in the ledger (safe to run again)."""
+    from lms.accounts.models import User
+    from lms.courses.completion import settle_candidates, settle_completion
+    from lms.extensions import db
+    from lms.templating import format_hours
+
+    credited, hours = 0, 0
+    for user_id, course_id in tqdm(settle_candidates(), desc="核对完成情况", unit="人次", file=sys.stderr,
+                                   disable=None):
+        for record in settle_completion(user_id, course_id, dry_run=dry_run).credited:
+            user = db.session.get(User, user_id)
+            credited, hours = credited + 1, hours + record.hours
+            tqdm.write(f"{'应记入' if dry_run else '已记入'} {user.username}（{user.full_name}）"
+                       f"{record.title} {format_hours(record.hours)} 学时")
+    verb = "应记入" if dry_run else "已记入"
+    click.echo(f"{verb} {credited} 条，共 {format_hours(hours)} 学时" + ("（试运行，未写入）" if dry_run else ""))
+
+
+@click.group()
+def courses():
+    """课程管理。"""
+
+
+@courses.command("authors")
+@click.argument("slug")
+@click.option("--add", "added", multiple=True, metavar="USERNAME", help="加为作者（教师账号，可重复）")
+@click.option("--remove", "removed", multiple=True, metavar="USERNAME", help="取消作者（可重复）")
+@with_appcontext
+def courses_authors(slug, added, removed):
+    """List, add or remove the authors of course SLUG: instructors who may replace its videos."""
+    from lms.courses import authors
+    from lms.courses.models import Course
+
+    try:
+        for username in added:
+            done = authors.add_author(slug, username)
+            click.echo(f"{'已加为作者' if done else '本来就是作者'}：{username}")
+        for username in removed:
+            done = authors.remove_author(slug, username)
+            click.echo(f"{'已取消作者' if done else '本来就不是作者'}：{username}")
+    except authors.AuthorshipError as exc:
+        raise click.ClickException(str(exc)) from None
+    course = Course.query.filter_by(slug=slug).first()
+    if course is None:
+        raise click.ClickException(f"没有课程“{slug}”")
+    click.echo(f"{slug} 的作者：{'、'.join(authors.author_names(course)) or '（无，仅管理员可管理）'}")
 
 
 @click.group()
@@ -261,22 +396,56 @@ def search_reindex():
 
 @click.command("backup")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--link", is_flag=True,
+              help="hard-link data files instead of copying them (same disk only: saves space, "
+                   "but a disk failure takes the backup with the originals)")
 @with_appcontext
-def backup(path):
-    """A consistent copy of the database and media into PATH (an empty or new folder)."""
+def backup(path, link):
+    """A verified copy of the database and LMS_DATA_DIR into PATH (an empty or new folder)."""
     from lms.backup import BackupError, backup as run_backup
 
-    with tqdm(desc="备份媒体文件", unit="个", file=sys.stderr, disable=None) as bar:
+    with _bytes_bar("备份数据文件") as advance:
+        try:
+            manifest = run_backup(path, link=link, progress=advance)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"已备份到 {path}：数据库 {manifest['database']}（{len(manifest['tables'])} 张表，"
+               f"学时记录 {manifest['training_records']} 条，校验和 {manifest['ledger']['sha256'][:12]}，"
+               f"已从副本读回核对一致），数据文件 {manifest['data_files']} 个"
+               f"（{manifest['data_bytes'] / 1e6:.1f} MB，{'硬链接' if link else '复制'}）")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@with_appcontext
+def restore(path):
+    """Restore the backup in PATH into an empty database and an empty LMS_DATA_DIR, and verify it."""
+    from lms.backup import BackupError, restore as run_restore
+
+    with _bytes_bar("恢复数据文件") as advance:
+        try:
+            outcome = run_restore(path, progress=advance)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+    manifest = outcome["manifest"]
+    click.echo(f"已从 {path} 恢复（备份于 {manifest['created_at']}）：学时记录 {manifest['training_records']} 条，"
+               f"校验和 {manifest['ledger']['sha256'][:12]} 与备份一致；数据文件 {outcome['data_files']} 个")
+    if not outcome["schema_current"]:
+        click.echo("数据库结构来自旧版本：先运行 lms db upgrade heads")
+    if outcome["pending_videos"]:
+        click.echo(f"有 {outcome['pending_videos']} 个视频待转码：运行 lms media process，或启动 lms worker")
+    click.echo("搜索索引不在备份里：运行 lms search reindex 重建")
+
+
+@contextlib.contextmanager
+def _bytes_bar(description: str):
+    """A progress bar in bytes; yields advance(done, total)."""
+    with tqdm(desc=description, unit="B", unit_scale=True, file=sys.stderr, disable=None) as bar:
         def advance(done, total):
             bar.total = total
             bar.update(done - bar.n)
 
-        try:
-            manifest = run_backup(path, progress=advance)
-        except BackupError as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(f"已备份到 {path}：数据库 {manifest['database']}，学时记录 {manifest['training_records']} 条，"
-               f"媒体文件 {manifest['media_files']} 个")
+        yield advance
 
 
 def _create_demo_accounts() -> list[str]:
@@ -325,6 +494,19 @@ def demo(content: Path):
     if accounts_file.exists():
         click.echo(accounts_file.read_text(encoding="utf-8").rstrip())
     click.get_current_context().invoke(import_content, path=content)
+    _make_demo_teacher_author()
+
+
+def _make_demo_teacher_author() -> None:
+    """The demo teacher authors the demo courses (every course of this demo instance)."""
+    from lms.accounts.models import User
+    from lms.courses import authors
+    from lms.courses.models import Course
+
+    if User.query.filter_by(username="teacher", role="instructor").first() is None:
+        return
+    for course in Course.query.order_by(Course.id):
+        authors.add_author(course.slug, "teacher")
 
 
 if __name__ == "__main__":  # python -m lms.cli …

@@ -1,5 +1,11 @@
-"""GET /healthz — the state of database, media tool, search index and job queue."""
-from flask import Blueprint, current_app, jsonify
+"""GET /healthz — the state of database, media tool, search index and job queue.
+
+Anyone gets the overall status (what a load balancer needs); the checks themselves, with paths and
+error texts, only administrators and callers on this machine (monitoring)."""
+import ipaddress
+
+from flask import Blueprint, current_app, jsonify, request
+from flask_login import current_user
 from sqlalchemy import text
 
 from lms.extensions import db
@@ -22,8 +28,33 @@ def healthz():
 
     checks["jobs"] = queue_state()
     ok = all(c["ok"] for c in checks.values())
-    body = {"status": "ok" if ok else "degraded", "checks": checks, "version": current_app.name}
+    body = {"status": "ok" if ok else "degraded"}
+    if may_see_details():
+        body.update(checks=checks, version=current_app.name)
     return jsonify(body), 200 if ok else 503
+
+
+def may_see_details() -> bool:
+    """Administrators, and callers on this machine. Behind a proxy every request arrives from
+    loopback: unless LMS_TRUSTED_PROXIES lets ProxyFix restore the client's address, a request
+    carrying X-Forwarded-For came through a proxy and counts as remote."""
+    proxied_unseen = not current_app.config["TRUSTED_PROXIES"] and "X-Forwarded-For" in request.headers
+    if _is_loopback(request.remote_addr) and not proxied_unseen:
+        return True
+    try:
+        return current_user.is_authenticated and current_user.role == "admin"
+    except Exception:  # the database is down, so nobody can be recognised: the status alone
+        db.session.rollback()
+        return False
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:  # a unix socket or nonsense: not provably local
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
 
 
 def _search_check() -> dict:

@@ -113,7 +113,7 @@ def write_package(root: Path, video: Path | None, slug: str = "test-course", aud
                                                      encoding="utf-8")
             entry.update(video=f"0{n}-lesson/video.mp4", captions=f"0{n}-lesson/captions.vtt")
         entries.append(entry)
-    course = {"title": "测试课程：防范电信诈骗", "summary": "测试用", "audiences": list(audiences),
+    course = {"id": f"pkg-{slug}", "title": "测试课程：防范电信诈骗", "summary": "测试用", "audiences": list(audiences),
               "credit_hours": 0.5, "mandatory": False, "lessons": entries, **course_fields}
     (folder / "course.yaml").write_text(yaml.safe_dump(course, allow_unicode=True, sort_keys=False),
                                         encoding="utf-8")
@@ -215,6 +215,13 @@ def browser_client(app):
 @pytest.fixture
 def postgres_url():
     """A throw-away PostgreSQL database for this test, dropped afterwards; skip when none is reachable."""
+    with throwaway_postgres() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def throwaway_postgres():
+    """A new PostgreSQL database, dropped on exit (a test needing two, e.g. restore, calls it again)."""
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -232,15 +239,40 @@ def postgres_url():
         engine.dispose()
 
 
+# What Chromium logs to the console when the Content-Security-Policy blocks something
+CSP_CONSOLE_MARKS = ("Content Security Policy", "Refused to")
+
+
+def watch_csp(browser) -> list[str]:
+    """Collect every Content-Security-Policy violation logged by any page of any context of `browser`."""
+    violations: list[str] = []
+    new_context = browser.new_context
+
+    def on_console(message):
+        if any(mark in message.text for mark in CSP_CONSOLE_MARKS):
+            violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
+
+    def new_watched_context(*args, **kwargs):
+        context = new_context(*args, **kwargs)
+        context.on("console", on_console)
+        return context
+
+    browser.new_context = new_watched_context
+    return violations
+
+
 @pytest.fixture
 def browser():
+    """Chromium; every browser test also fails when a page breaks the app's Content-Security-Policy."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing (Debian's chromium package); browser tests need it")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser.csp_violations = watch_csp(browser)
         try:
             yield browser
         finally:
             browser.close()
+        assert not browser.csp_violations, "Content-Security-Policy violations:\n" + "\n".join(browser.csp_violations)

@@ -154,3 +154,26 @@ def test_learners_cannot_see_the_report(people, browser_client):
     browser_client.login("cadre_a1")
     assert browser_client.get("/admin/assignments/report").status_code == 403
     assert browser_client.get("/admin/assignments/report.csv").status_code == 403
+
+
+def test_an_annual_target_of_zero_can_be_saved_and_means_no_target(people, browser_client, app):
+    """Saving 0 (no target) for an audience through the form: 302, stored as 0, /my shows no target;
+    an empty field is still refused with a message."""
+    from tests.conftest import BrowserLikeClient
+
+    browser_client.login("boss")
+    browser_client.refresh_token("/admin/targets")
+    form = {f"target_{code}": "5" for code in ("elder", "farmer", "worker", "youth")}
+    empty = browser_client.post("/admin/targets", data={"csrf_token": browser_client.token, "target_cadre": "",
+                                                        **form})
+    assert empty.status_code == 400 and "请填写年度目标" in empty.get_data(as_text=True)
+    response = browser_client.post("/admin/targets", data={"csrf_token": browser_client.token,
+                                                           "target_cadre": "0", **form})
+    assert response.status_code == 302
+    assert assignments.target_hours("cadre") == 0
+    summary = my_hours(people["a1"])
+    assert summary["target"] == 0 and not summary["met"]
+    learner = BrowserLikeClient(app.test_client())
+    learner.login("cadre_a1")
+    page = learner.get("/my").get_data(as_text=True)
+    assert "/ 0" not in page and "今年已获得" in page

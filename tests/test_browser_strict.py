@@ -78,7 +78,7 @@ def poke(page):
 
 def settle(page, seconds=1.0):
     """Wait until the player's heartbeat queue is empty (everything sent has been judged)."""
-    page.wait_for_function("Object.keys(localStorage).every(k => JSON.parse(localStorage.getItem(k)).length === 0)",
+    page.wait_for_function("() => Object.keys(localStorage).every(k => JSON.parse(localStorage.getItem(k)).length === 0)",
                            timeout=15_000)
     time.sleep(seconds)
 
@@ -94,7 +94,7 @@ def test_strict_player_rules(strict_server, browser):
     page.goto(f"{base}/courses/{strict_server['slug']}/lessons/lesson-1")
     expect(page.locator("#strict-note")).to_be_visible()
     page.evaluate(f"() => {{ const v = {V}; v.muted = true; return v.play(); }}")
-    page.wait_for_function(f"{V}.currentTime > 4")
+    page.wait_for_function(f"() => {V}.currentTime > 4")
     poke(page)
 
     # --- seeking past the furthest point watched returns to it
@@ -118,7 +118,7 @@ def test_strict_player_rules(strict_server, browser):
         Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
         document.dispatchEvent(new Event('visibilitychange'));
     }""")
-    page.wait_for_function(f"{V}.paused")
+    page.wait_for_function(f"() => {V}.paused")
     settle(page)
     before = server_watched(app, lesson_id)
     assert before > 2, "the visible playback before hiding should have counted"
@@ -143,7 +143,7 @@ def test_strict_player_rules(strict_server, browser):
     expect(prompt).to_be_visible(timeout=(IDLE_SECONDS + 5) * 1000)
     expect(prompt).to_contain_text("还在学习吗？")
     assert not page.evaluate(f"{V}.paused"), "the learner gets time to answer before the video pauses"
-    page.wait_for_function(f"{V}.paused", timeout=(ANSWER_SECONDS + 3) * 1000)
+    page.wait_for_function(f"() => {V}.paused", timeout=(ANSWER_SECONDS + 3) * 1000)
     expect(prompt.locator(".idle-stopped")).to_be_visible()
     settle(page)
     stopped_at = server_watched(app, lesson_id)
@@ -151,7 +151,7 @@ def test_strict_player_rules(strict_server, browser):
     assert server_watched(app, lesson_id) == stopped_at
     prompt.get_by_role("button", name="我在学习，继续").click()
     expect(prompt).to_be_hidden()
-    page.wait_for_function(f"!{V}.paused")
+    page.wait_for_function(f"() => !{V}.paused")
 
     # --- a second tab takes over: the first pauses and says so
     other = context.new_page()

@@ -6,9 +6,8 @@ import pytest
 from lms.courses.progress import (
     HeartbeatRejected,
     apply_heartbeat,
-    merge_intervals,
+    coalesce,
     parse_intervals,
-    subtract_intervals,
 )
 
 T0 = datetime(2026, 3, 1, 9, 0, 0)
@@ -34,9 +33,9 @@ def beat(progress, at_seconds, intervals, rate=1.0, position=None):
     return apply_heartbeat(progress, intervals, position, T0 + timedelta(seconds=at_seconds), DURATION, rate, TOL)
 
 
-def test_merge_joins_overlapping_and_repeated_intervals():
-    assert merge_intervals([(0, 10), (5, 15), (5, 15), (20, 30), (30, 31)]) == [(0, 15), (20, 31)]
-    assert subtract_intervals([(0, 20)], [(5, 10)]) == [(0, 5), (10, 20)]
+def test_coalesce_joins_overlapping_repeated_and_nearly_touching_intervals():
+    assert coalesce([(0, 10), (5, 15), (5, 15), (20, 30), (30, 31)]) == [(0, 15), (20, 31)]
+    assert coalesce([(0, 10), (10.5, 12), (14, 15)]) == [(0, 12), (14, 15)]  # gaps under a second join
 
 
 def test_honest_viewer_earns_what_they_watched():

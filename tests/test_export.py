@@ -97,3 +97,21 @@ def test_cli_export_csv_xlsx_and_summary(app, make_user, course, tmp_path):
 def test_cli_export_unknown_unit_is_a_clear_error(app, tmp_path):
     result = app.test_cli_runner().invoke(args=["hours", "export", "--unit", "nowhere", "-o", str(tmp_path / "x.csv")])
     assert result.exit_code != 0 and "单位编码不存在：nowhere" in result.output
+
+
+def test_my_hours_for_an_impossible_year_is_400_with_a_message(browser_client, make_user):
+    """/my/hours?year=9999 (or another year outside 2000..next year, or not a number): 400 naming the
+    range, not 500."""
+    from lms.records.services import report_year
+
+    browser_client.login(make_user().username)
+    for year in ["9999", "1999", str(report_year(None) + 2), "abc", "２０２４", "-1", "2024.5"]:
+        response = browser_client.get("/my/hours", query_string={"year": year})
+        assert response.status_code == 400, year
+        assert f"年份应是 2000 到 {report_year(None) + 1} 之间的数字" in response.get_data(as_text=True)
+
+
+def test_my_hours_for_a_past_year_and_this_year(browser_client, make_user):
+    browser_client.login(make_user().username)
+    assert "（2021）" in browser_client.get("/my/hours?year=2021").get_data(as_text=True)
+    assert browser_client.get("/my/hours").status_code == 200

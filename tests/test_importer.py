@@ -1,13 +1,18 @@
 """Content import: clear errors naming file and field, nothing half-imported, idempotent re-import."""
 
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 import yaml
 
 from lms.courses.importer import ContentError, import_package
 from lms.courses.models import Course, Lesson, VideoAsset
+from lms.extensions import db
 from lms.quizzes.models import Question
-from lms.records.models import TrainingRecord
+from lms.records.models import AuditLog, TrainingRecord
 from lms.records.services import credit_course_completion
 from tests.conftest import write_package
 
@@ -106,20 +111,97 @@ def test_cli_reports_a_bad_package_and_imports_the_good_ones(app, tmp_path, test
     assert [c.slug for c in Course.query.all()] == ["good"]
 
 
-def test_slides_are_rendered_into_a_video_with_matching_captions(app, tmp_path):
-    folder = tmp_path / "slides-course"
+def write_slides_package(root, slug="slides-course", slides=None):
+    folder = root / slug
     (folder / "01-a").mkdir(parents=True)
     (folder / "01-a" / "lesson.md").write_text("## 课\n\n正文", encoding="utf-8")
-    slides = {"slides": [{"title": "扫码支付", "points": ["先看清收款人"], "caption": "付款前，先看清收款人的名字。"},
-                         {"title": "验证码", "caption": "验证码不告诉任何人。"}]}
+    slides = slides or {"slides": [{"title": "扫码支付", "points": ["先看清收款人"], "caption": "付款前，先看清收款人的名字。"},
+                                   {"title": "验证码", "caption": "验证码不告诉任何人。"}]}
     (folder / "01-a" / "slides.yaml").write_text(yaml.safe_dump(slides, allow_unicode=True), encoding="utf-8")
     (folder / "course.yaml").write_text(yaml.safe_dump({
-        "title": "幻灯片课程", "audiences": ["elder"],
+        "id": f"pkg-{slug}", "title": "幻灯片课程", "audiences": ["elder"],
         "lessons": [{"slug": "a", "title": "课", "text": "01-a/lesson.md", "slides": "01-a/slides.yaml"}],
     }, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
+def package_tree(folder):
+    return sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*"))
+
+
+def test_slides_are_rendered_under_the_data_dir_with_matching_captions(app, tmp_path, monkeypatch, test_video):
+    """scripts/render-videos renders ahead into LMS_DATA_DIR; the import uses that render and writes
+    nothing into the package; a render lost later is made again (here by an ffmpeg whose bytes differ)
+    without replacing the lesson's video."""
+    from lms.media import ffmpeg_tools, render_content
+    from lms.media.slides import render_cache_root
+
+    folder = write_slides_package(tmp_path)
+    before = package_tree(folder)
+    monkeypatch.setenv("LMS_DATA_DIR", app.config["DATA_DIR"])
+    monkeypatch.setenv("LMS_DATABASE_URL", app.config["SQLALCHEMY_DATABASE_URI"])
+    assert render_content.main([str(tmp_path)]) == 0
+    rendered = list(render_cache_root().rglob("video.mp4"))
+    assert len(rendered) == 1
+    rendered_at = rendered[0].stat().st_mtime_ns
+
     course, _ = import_package(folder)
     video = course.active_lessons[0].video
     assert video.ready and video.duration == pytest.approx(8, abs=0.3)  # two slides, 4 s minimum each
-    vtt = (folder / "01-a" / "captions.vtt").read_text(encoding="utf-8")
+    assert rendered[0].stat().st_mtime_ns == rendered_at  # the import used the render, not a new one
+    vtt = (Path(app.config["DATA_DIR"]) / "media" / video.captions_path).read_text(encoding="utf-8")
     assert vtt.startswith("WEBVTT") and "验证码不告诉任何人。" in vtt and "00:00:04.000 --> 00:00:08.000" in vtt
     assert str(course.credit_hours) == "0.25"  # no credit_hours in the package: < 15 min → 0.25
+    assert package_tree(folder) == before
+
+    rendered[0].unlink()
+    monkeypatch.setattr(ffmpeg_tools, "render_slides",
+                        lambda slides, durations, target: shutil.copyfile(test_video, target))
+    edit_course_yaml(folder, lambda d: d.update(title="新标题"))
+    course, outcome = import_package(folder)
+    assert outcome == "updated" and course.active_lessons[0].video.id == video.id
+    assert rendered[0].is_file()
+
+
+@pytest.fixture(scope="module")
+def other_video(tmp_path_factory):
+    """A second real clip, 3 s long, different from the package's 4 s one."""
+    path = tmp_path_factory.mktemp("other") / "other.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3",
+                    "-f", "lavfi", "-i", "sine=frequency=660:duration=3", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", "-shortest", "-y", str(path)], check=True)
+    return path
+
+
+def test_a_changed_video_becomes_a_new_asset_swapped_in_with_an_audit_entry(app, package, other_video):
+    """Re-import reads the .mp4 bytes: a replaced video is noticed, and the old asset stays as it was."""
+    course, _ = import_package(package)
+    old = course.active_lessons[0].video
+    old_id, old_renditions = old.id, old.renditions
+    shutil.copyfile(other_video, package / "01-lesson" / "video.mp4")
+    course, outcome = import_package(package)
+    lesson = course.active_lessons[0]
+    assert outcome == "updated" and lesson.video.id != old_id
+    assert lesson.video.duration == pytest.approx(3, abs=0.2)
+    kept = db.session.get(VideoAsset, old_id)
+    assert kept.ready and kept.renditions == old_renditions
+    entry = AuditLog.query.filter_by(action="video.replace").one()
+    assert entry.target == f"lesson:{lesson.id}" and f"{old_id} → {lesson.video.id}" in entry.detail
+    assert "import" in entry.detail and entry.actor_id is None
+    assert import_package(package)[1] == "unchanged"
+
+
+def test_a_package_without_id_is_refused_with_a_suggestion(app, package):
+    edit_course_yaml(package, lambda d: d.pop("id"))
+    with pytest.raises(ContentError) as caught:
+        import_package(package)
+    assert "course.yaml" in str(caught.value) and "id: 缺少必填字段" in str(caught.value)
+    assert Course.query.count() == 0
+
+
+def test_a_course_imported_before_package_ids_is_adopted_by_slug(app, package):
+    course, _ = import_package(package)
+    course.package_id = None
+    db.session.commit()
+    again, outcome = import_package(package)
+    assert again.id == course.id and again.package_id == "pkg-test-course" and Course.query.count() == 1

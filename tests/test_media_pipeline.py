@@ -159,6 +159,9 @@ def test_upload_rejects_non_video_and_outsiders(app, browser_client, make_user, 
     browser_client.login(learner.username)
     assert browser_client.get(f"/admin/lessons/{lesson.id}/video").status_code == 403
     instructor = make_user(role="instructor", unit="county", audience="cadre")
+    from lms.courses.authors import add_author
+
+    add_author(course.slug, instructor.username)  # only a course's authors may replace its videos
     browser_client = BrowserLikeClient(app.test_client())
     browser_client.login(instructor.username)
     page = f"/admin/lessons/{lesson.id}/video"

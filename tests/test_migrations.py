@@ -47,6 +47,9 @@ def test_upgrade_keeps_the_data_of_an_existing_database(tmp_path):
             "VALUES (1, 1, 'l', 0, '课', '', '', 1, 0)",
             "INSERT INTO training_record (id, user_id, course_id, title, kind, hours, earned_at, source, created_at) "
             "VALUES (1, 1, 1, '课程', 'course', 1, '2026-01-01', 'online', '2026-01-01')",
+            "INSERT INTO quiz (id, lesson_id, pass_score) VALUES (1, 1, 60)",
+            "INSERT INTO quiz_attempt (id, user_id, quiz_id, score, passed, answers_json, created_at) "
+            "VALUES (1, 1, 1, 100, 1, '{}', '2026-01-02 10:00:00')",
         ):
             db.session.execute(text(statement))
         db.session.commit()
@@ -54,5 +57,10 @@ def test_upgrade_keeps_the_data_of_an_existing_database(tmp_path):
         assert db.session.execute(text("SELECT video_id FROM lesson")).scalar() == 1
         assert db.session.execute(text("SELECT full_name, data_saver FROM \"user\"")).one() == ("张三", 0)
         assert db.session.execute(text("SELECT hours FROM training_record")).scalar() == 1
+        # attempts made before 0007 were finished when made: still the first, still passed
+        from lms.quizzes.services import first_attempt
+
+        attempt = first_attempt(1, 1)
+        assert attempt.id == 1 and attempt.passed and str(attempt.finished_at) == "2026-01-02 10:00:00"
         assert db.session.execute(text("PRAGMA foreign_key_check")).all() == []
         db.engine.dispose()

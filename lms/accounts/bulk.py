@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,9 +24,18 @@ HEADERS = {
     "单位编码": "unit", "unit": "unit", "unit_code": "unit",
     "角色": "role", "role": "role",
     "密码": "password", "password": "password",
+    "手机号": "phone", "手机": "phone", "phone": "phone",
 }
 ROLE_LABELS = {"学员": "learner", "教师": "instructor", "单位管理员": "unit_admin", "管理员": "admin"}
 AUDIENCE_LABELS = {str(label): code for code, label in AUDIENCES.items()}
+PHONE_RE = re.compile(r"^\+?[0-9]{6,20}$")  # after clean_phone
+# (role, unit code) → why the importing user may not place such a row there, or None
+Placement = Callable[[str, str], "str | None"]
+
+
+def clean_phone(text: str | None) -> str:
+    """A phone number as stored and searched: spaces and dashes dropped ("" for none)."""
+    return re.sub(r"[\s-]", "", text or "")
 
 
 class ImportFileError(ValueError):
@@ -59,6 +70,14 @@ def decode_csv(raw: bytes) -> str:
 
 def read_rows(path: Path) -> list[tuple[int, dict]]:
     """(spreadsheet line number, {field: text}) for each non-empty data row."""
+    return read_sheet(path, HEADERS, {"username", "full_name", "audience", "unit"},
+                      "需要 账号、姓名、人群、单位编码，可选 角色、密码、手机号")
+
+
+def read_sheet(path: Path, headers: dict[str, str], required: set[str], hint: str) -> list[tuple[int, dict]]:
+    """Any import's reader: CSV (encoding detected) or XLSX, the first row naming the columns through
+    `headers` (header text → field); (line number, {field: text}) for each non-empty data row."""
+    path = Path(path)
     if path.suffix.lower() == ".xlsx":
         from openpyxl import load_workbook
 
@@ -73,10 +92,10 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
         raise ImportFileError("只支持 .csv 或 .xlsx 文件")
     if not table:
         raise ImportFileError("文件是空的")
-    header = [HEADERS.get(name.strip().lower(), HEADERS.get(name.strip())) for name in table[0]]
-    missing = {"username", "full_name", "audience", "unit"} - set(header)
+    header = [headers.get(name.strip().lower(), headers.get(name.strip())) for name in table[0]]
+    missing = required - set(header)
     if missing:
-        raise ImportFileError("缺少列：" + "、".join(sorted(missing)) + "（需要 账号、姓名、人群、单位编码，可选 角色、密码）")
+        raise ImportFileError("缺少列：" + "、".join(sorted(missing)) + f"（{hint}）")
     rows = []
     for line, values in enumerate(table[1:], start=2):
         if not any(values):
@@ -85,7 +104,9 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
     return rows
 
 
-def check_rows(rows: list[tuple[int, dict]]) -> ImportReport:
+def check_rows(rows: list[tuple[int, dict]], placement: Placement | None = None) -> ImportReport:
+    """Every problem of every row; `placement` adds what the importing user may not do (a unit outside
+    their subtree, a role they cannot give)."""
     report = ImportReport()
     seen: dict[str, int] = {}
     units = {u.code for u in Unit.query.with_entities(Unit.code)}
@@ -111,21 +132,32 @@ def check_rows(rows: list[tuple[int, dict]]) -> ImportReport:
             problems.append(f"单位编码“{row.get('unit', '')}”不存在")
         if row.get("password") and len(row["password"]) < 8:
             problems.append("密码至少 8 位")
+        if clean_phone(row.get("phone")) and not PHONE_RE.match(clean_phone(row.get("phone"))):
+            problems.append(f"手机号“{row['phone']}”无效")
+        if placement and role in ROLES and row.get("unit") in units:
+            problem = placement(role, row["unit"])
+            if problem:
+                problems.append(problem)
         seen.setdefault(username, line)
         report.problems += [RowProblem(line, p) for p in problems]
         report.rows.append({**row, "audience": audience, "role": role, "line": line})
     return report
 
 
-def import_users(path: Path, dry_run: bool = False) -> ImportReport:
-    """Check every row; when all are good (and not a dry run) create them in one transaction."""
-    report = check_rows(read_rows(Path(path)))
+def import_users(path: Path, dry_run: bool = False, placement: Placement | None = None,
+                 on_create: Callable[[User, bool], None] | None = None) -> ImportReport:
+    """Check every row; when all are good (and not a dry run) create them in one transaction.
+    `on_create(user, password_was_generated)` runs for each new user inside that transaction."""
+    report = check_rows(read_rows(Path(path)), placement)
     if report.problems or dry_run:
         return report
     try:
         for row in report.rows:
             password = row.get("password") or secrets.token_urlsafe(9)
-            create_user(row["username"], row["full_name"], password, row["role"], row["audience"], row["unit"])
+            user = create_user(row["username"], row["full_name"], password, row["role"], row["audience"], row["unit"])
+            user.phone = clean_phone(row.get("phone")) or None
+            if on_create:
+                on_create(user, not row.get("password"))
             report.created.append((row["username"], "" if row.get("password") else password))
         db.session.commit()
     except AccountError as exc:  # checked above; only a concurrent change gets here

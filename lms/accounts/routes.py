@@ -2,49 +2,60 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user
 
 from lms.accounts.forms import LoginForm
 from lms.accounts.models import User
-from lms.accounts.services import SignInLocked, authenticate
+from lms.accounts.services import SignInThrottled, authenticate, sign_out
 from lms.extensions import db, login_manager
 
 bp = Blueprint("accounts", __name__)
 
 
 @login_manager.user_loader
-def load_user(user_id):
-    return db.session.get(User, int(user_id))
+def load_user(session_user_id: str):
+    """The user of a session cookie, unless that session was ended (User.get_id carries the version)."""
+    user_id, _colon, version = session_user_id.partition(":")
+    if not user_id.isdigit() or not version.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.session_version == int(version) else None
 
 
-def _safe_next(target: str | None) -> str:
+def landing_page(user) -> str:
+    """Where a user lands after signing in (the console, once it is enabled, for those who run the programme)."""
+    return url_for("courses.catalogue")
+
+
+def _safe_next(target: str | None, user) -> str:
     if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
         return target
-    return url_for("courses.catalogue")
+    return landing_page(user)
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(url_for("courses.catalogue"))
+        return redirect(landing_page(current_user))
     form = LoginForm()
     if form.validate_on_submit():
         try:
-            user = authenticate(form.username.data, form.password.data)
-        except SignInLocked as exc:
-            form.password.errors.append(str(exc))
+            user = authenticate(form.username.data, form.password.data, request.remote_addr)
+        except SignInThrottled as exc:
+            form.password.errors.append(_("尝试次数太多，请 %(seconds)s 秒后再试。", seconds=exc.retry_after))
+            return (render_template("accounts/login.html", form=form), 429,
+                    {"Retry-After": str(exc.retry_after)})
+        if user is None:
+            form.password.errors.append(_("账号或密码不正确"))
         else:
-            if user is None:
-                form.password.errors.append(_("账号或密码不正确"))
-            else:
-                login_user(user)
-                return redirect(_safe_next(request.args.get("next")))
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next"), user))
     return render_template("accounts/login.html", form=form), 200 if not form.errors else 400
 
 
 @bp.post("/logout")
 @login_required
 def logout():
-    logout_user()
+    sign_out()
     flash(_("您已退出登录。"))
     return redirect(url_for("accounts.login"))

@@ -1,24 +1,38 @@
 """Tablet class sign-in. A teacher opens the tablet for a class; learners tap their name card and
 type a 4-digit PIN; 换人 signs them out and shows the roster again."""
+import secrets
 import time
 from pathlib import Path
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
                    send_file, session, url_for)
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user
 from flask_wtf import FlaskForm
 
+from lms.accounts import people
 from lms.accounts.models import Unit, User
+from lms.accounts.services import sign_out
 from lms.classroom import services
+from lms.classroom.forms import AddLearnerForm
 from lms.elder.services import continue_target
 from lms.extensions import db
+from lms.media import upload_gate
 
 bp = Blueprint("classroom", __name__)
+PHOTO_FORM_OVERHEAD = 64 * 1024  # the PIN/user fields, CSRF token and multipart headers around a photo
 
 
 def _tablet_unit() -> Unit | None:
     tablet = session.get("tablet")
     return db.session.get(Unit, tablet["unit"]) if tablet else None
+
+
+def _tablet_id() -> str:
+    """Which tablet this is, for counting wrong PINs per tablet: set when a teacher opens it (signed
+    into the session cookie, so a copied cookie is the same tablet)."""
+    tablet = session["tablet"]
+    return tablet.get("id") or f"{tablet['unit']}-{tablet['by']}"
 
 
 def _teacher_unit(code) -> Unit:
@@ -28,6 +42,13 @@ def _teacher_unit(code) -> Unit:
     if not services.can_manage(current_user, unit):
         abort(403)
     return unit
+
+
+@upload_gate.guard("classroom.manage")
+def _judge_roster_change(code) -> int:
+    """Before the body (a photo, perhaps) is read: only a teacher of this class may send one, and small."""
+    _teacher_unit(code)
+    return services.MAX_PHOTO_BYTES + PHOTO_FORM_OVERHEAD
 
 
 @bp.before_app_request
@@ -42,7 +63,7 @@ def _tablet_idle_timeout():
     now = time.time()
     seen = session.get("tablet_seen", now)
     if now - seen > current_app.config.get("TABLET_IDLE_SECONDS", 15 * 60):
-        logout_user()
+        sign_out()
         session.pop("tablet_learner", None)
         if request.is_json or request.path.startswith("/api/") or request.method != "GET":
             return jsonify(error="signed_out", message="长时间没有操作，已自动退出，请重新选择名字登录。"), 401
@@ -66,25 +87,53 @@ def classes():
 @bp.route("/classroom/<code>", methods=["GET", "POST"])
 @login_required
 def manage(code):
+    """The class's roster: PINs, photos, adding a learner, taking one off the roster and back. Only a
+    teacher of this class (lms/classroom/services.py: can_manage), only for this class's learners."""
     unit = _teacher_unit(code)
-    form = FlaskForm()
-    if request.method == "POST":
+    form, add_form = FlaskForm(), AddLearnerForm()
+    status = 200
+    if request.method == "POST" and request.form.get("action") == "add":
+        if add_form.validate_on_submit():
+            try:
+                learner = services.add_learner(current_user, unit, add_form.full_name.data, add_form.audience.data,
+                                               add_form.pin.data or "")
+            except people.PersonError as exc:
+                db.session.rollback()
+                getattr(add_form, exc.field, add_form.full_name).errors.append(exc.message)
+            except people.NotAllowed:
+                abort(403)
+            else:
+                flash(_("已把 %(name)s 加入名单。", name=learner.full_name))
+                return redirect(url_for("classroom.manage", code=code))
+        status = 400
+    elif request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
-        learner = db.session.get(User, request.form.get("user_id", type=int) or 0)
-        if learner is None or learner.unit_id != unit.id:
+        learner = services.roster_learner(unit, request.form.get("user_id", type=int))
+        if learner is None:
             abort(404)
+        action = request.form.get("action")
         try:
-            if "photo" in request.files and request.files["photo"].filename:
-                services.save_photo(learner, request.files["photo"].read())
+            if action in ("remove", "restore"):
+                people.set_active(current_user, learner, action == "restore")
+                flash(_("已把 %(name)s 移出名单（学习记录保留，可以恢复）。", name=learner.full_name) if action == "remove"
+                      else _("已把 %(name)s 恢复到名单。", name=learner.full_name))
+            elif "photo" in request.files and request.files["photo"].filename:
+                services.save_photo(learner, request.files["photo"].stream, actor=current_user)
                 flash(f"已更新 {learner.full_name} 的照片。")
             else:
-                services.set_pin(learner, request.form.get("pin", ""))
+                services.set_pin(learner, request.form.get("pin", ""), actor=current_user)
                 flash(f"已为 {learner.full_name} 设置新的 PIN。")
-        except services.ClassroomError as exc:
-            flash(f"{learner.full_name}：{exc}")
+        except people.NotAllowed:
+            abort(403)
+        except (services.ClassroomError, people.PersonError) as exc:
+            db.session.rollback()
+            flash(f"{learner.full_name}：{getattr(exc, 'message', exc)}")
         return redirect(url_for("classroom.manage", code=code))
-    return render_template("classroom/manage.html", unit=unit, learners=services.roster(unit), form=form)
+    learners = services.roster(unit)
+    return render_template("classroom/manage.html", unit=unit, learners=learners, form=form, add_form=add_form,
+                           removed=services.roster(unit, active=False),
+                           locked=services.pin_locked_ids(learners)), status
 
 
 @bp.post("/classroom/<code>/open")
@@ -94,9 +143,9 @@ def open_tablet(code):
     if not FlaskForm().validate_on_submit():
         abort(400)
     teacher_id = current_user.id
-    logout_user()  # the tablet is now the class's: the teacher is signed out
-    session["tablet"] = {"unit": unit.id, "by": teacher_id}
-    session.permanent = True
+    sign_out()  # the tablet is now the class's: the teacher is signed out
+    session["tablet"] = {"unit": unit.id, "by": teacher_id, "id": secrets.token_urlsafe(12)}
+    session.permanent = True  # the class day (PERMANENT_SESSION_LIFETIME), not the learners' sign-ins
     return redirect(url_for("classroom.roster"))
 
 
@@ -121,7 +170,9 @@ def roster():
         return render_template("classroom/not_open.html"), 404
     if current_user.is_authenticated and session.get("tablet_learner"):
         return redirect(url_for("courses.catalogue"))
-    return render_template("classroom/roster.html", unit=unit, learners=services.roster(unit))
+    learners = services.roster(unit)
+    return render_template("classroom/roster.html", unit=unit, learners=learners,
+                           locked=services.pin_locked_ids(learners, _tablet_id()))
 
 
 @bp.route("/tablet/<int:user_id>", methods=["GET", "POST"])
@@ -133,30 +184,39 @@ def pin(user_id):
     if learner is None or learner.unit_id != unit.id or learner.role != "learner" or not learner.active:
         abort(404)
     form = FlaskForm()
-    error, status = None, 200
+    error, status, locked = None, 200, False
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
         try:
-            if services.verify_pin(learner, request.form.get("pin", "")):
-                if current_user.is_authenticated:
-                    logout_user()
-                login_user(learner)
-                session["tablet_learner"] = True
-                session["tablet_seen"] = time.time()
-                target = continue_target(learner.id)
-                if target:
-                    return redirect(url_for("courses.lesson", slug=target.course.slug,
-                                            lesson_slug=target.lesson.slug))
-                return redirect(url_for("courses.catalogue"))
-            error = f"PIN 不对，请再试一次（还可以试 {services.pins_left(learner)} 次）。"
-            status = 400
-        except services.ClassroomError as exc:
-            error, status = str(exc), 403 if isinstance(exc, services.PinLocked) else 400
-    elif learner.pin_locked:
-        error = "输错次数太多，已锁定。请老师帮您重新设置 PIN。"
+            services.verify_pin(learner, request.form.get("pin", ""), _tablet_id())
+        except services.PinLocked as exc:
+            error, status, locked = _pin_locked_message(exc.retry_after), 403, True
+        except services.WrongPin as exc:
+            error, status = _("PIN 不对，请再试一次（还可以试 %(n)s 次）。", n=exc.tries_left), 400
+        except services.NoPin:
+            error, status = _("还没有设置 PIN，请老师帮您设置。"), 400
+        else:
+            if current_user.is_authenticated:
+                sign_out()
+            login_user(learner)  # a session cookie only: no remember-me on a shared tablet
+            session["tablet_learner"] = True
+            session["tablet_seen"] = time.time()
+            target = continue_target(learner.id)
+            if target:
+                return redirect(url_for("courses.lesson", slug=target.course.slug,
+                                        lesson_slug=target.lesson.slug))
+            return redirect(url_for("courses.catalogue"))
+    elif services.pin_locked_ids([learner], _tablet_id()):
+        error, locked = _pin_locked_message(None), True
     return render_template("classroom/pin.html", unit=unit, learner=learner, form=form, error=error,
-                           locked=learner.pin_locked, has_pin=bool(learner.pin_hash)), status
+                           locked=locked, has_pin=bool(learner.pin_hash)), status
+
+
+def _pin_locked_message(seconds: int | None) -> str:
+    if seconds:
+        return _("输错次数太多，已锁定 %(seconds)s 秒。请稍后再试，或请老师帮您重新设置 PIN。", seconds=seconds)
+    return _("输错次数太多，已锁定。请稍后再试，或请老师帮您重新设置 PIN。")
 
 
 @bp.post("/tablet/switch")
@@ -164,8 +224,7 @@ def switch():
     """换人: sign the learner out and show the class roster for the next one."""
     if not FlaskForm().validate_on_submit():
         abort(400)
-    if current_user.is_authenticated:
-        logout_user()
+    sign_out()
     session.pop("tablet_learner", None)
     return redirect(url_for("classroom.roster"))
 

@@ -1,4 +1,4 @@
-"""Tablet sign-in rules as plain functions: which classes a teacher may open, PINs and their lock."""
+"""Tablet sign-in rules as plain functions: which classes a teacher may open, PINs and their throttle."""
 from __future__ import annotations
 
 import os
@@ -10,10 +10,16 @@ from pathlib import Path
 from flask import current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from lms.accounts import people, throttle
 from lms.accounts.models import Unit, User
+from lms.accounts.scope import can_oversee, in_subtree, oversight_root
 from lms.extensions import db
+from lms.records.audit import audit
 
-MAX_PIN_FAILURES = 5
+# a PIN attempt counts against the learner on this tablet (growing waits after a few), against the
+# learner on any tablet, and against the tablet across its roster (spraying one PIN over a class)
+PIN_SCOPES = ("pin", "pin-learner", "pin-tablet")
+LEARNER_PIN_SCOPES = ("pin", "pin-learner")
 PIN_RE = re.compile(r"^[0-9]{4}$")
 TEACHER_ROLES = ("instructor", "unit_admin", "admin")
 PHOTO_TYPES = (b"\xff\xd8\xff", b"\x89PNG")
@@ -26,6 +32,20 @@ class ClassroomError(ValueError):
 
 
 class PinLocked(ClassroomError):
+    """Too many wrong PINs: the next try waits `retry_after` seconds, or a teacher sets a new PIN."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class WrongPin(ClassroomError):
+    def __init__(self, tries_left: int):
+        super().__init__(f"wrong PIN, {tries_left} tries left")
+        self.tries_left = tries_left
+
+
+class NoPin(ClassroomError):
     pass
 
 
@@ -36,61 +56,87 @@ def is_teacher(user) -> bool:
 def classes_for(teacher: User) -> list[Unit]:
     """Class units a teacher may open a tablet for: every class in their unit's subtree (admins: all)."""
     query = Unit.query.filter_by(kind="class")
-    if teacher.role != "admin":
-        query = query.filter(Unit.path.startswith(teacher.unit.path))
+    root = oversight_root(teacher)
+    if root is not None:
+        query = query.filter(in_subtree(root))
     return query.order_by(Unit.path).all()
 
 
 def can_manage(teacher: User, unit: Unit) -> bool:
-    return is_teacher(teacher) and unit.kind == "class" and (
-        teacher.role == "admin" or unit.path.startswith(teacher.unit.path))
+    return is_teacher(teacher) and unit.kind == "class" and can_oversee(teacher, unit)
 
 
-def roster(unit: Unit) -> list[User]:
-    return (User.query.filter_by(unit_id=unit.id, role="learner", active=True)
+def roster(unit: Unit, active: bool = True) -> list[User]:
+    """The class's learners (active=False: those taken off the roster, who can be put back)."""
+    return (User.query.filter_by(unit_id=unit.id, role="learner", active=active)
             .order_by(User.full_name, User.id).all())
 
 
-def set_pin(learner: User, pin: str) -> None:
-    """Set or reset a learner's PIN; a reset also lifts the lock after five wrong PINs."""
+def roster_learner(unit: Unit, user_id: int | None) -> User | None:
+    """A learner of this class (on the roster or taken off it), else None: a teacher's changes reach no one else."""
+    learner = db.session.get(User, user_id or 0)
+    return learner if learner is not None and learner.unit_id == unit.id and learner.role == "learner" else None
+
+
+def add_learner(teacher: User, unit: Unit, full_name: str, audience: str, pin: str = "") -> User:
+    """A new learner on the class's roster (account name made up: they sign in on the tablet with their
+    name and PIN), through the one way people are created (lms/accounts/people.py), so the teacher's
+    right to add to this class is checked there too."""
+    pin = (pin or "").strip()
+    if pin and not PIN_RE.match(pin):
+        raise people.PersonError("pin", "PIN 必须是 4 位数字")
+    number = User.query.filter_by(unit_id=unit.id).count() + 1
+    while User.query.filter_by(username=f"class{unit.id}-{number}").first():
+        number += 1
+    learner, _password = people.create_person(teacher, people.PersonData(
+        full_name=full_name, audience=audience, role="learner", unit_code=unit.code, username=f"class{unit.id}-{number}"))
+    if pin:
+        set_pin(learner, pin, actor=teacher)
+    return learner
+
+
+def set_pin(learner: User, pin: str, actor: User | None = None) -> None:
+    """Set or reset a learner's PIN; a reset also lifts the waits after wrong PINs, on every tablet."""
     pin = (pin or "").strip()
     if not PIN_RE.match(pin):
         raise ClassroomError("PIN 必须是 4 位数字")
     learner.pin_hash = generate_password_hash(pin)
-    learner.pin_failures = 0
-    learner.pin_locked = False
+    audit(actor, "user.pin_set", learner)
     db.session.commit()
+    throttle.clear(LEARNER_PIN_SCOPES, subject=str(learner.id))
 
 
-def verify_pin(learner: User, pin: str) -> bool:
-    """True when the PIN is right. Five wrong PINs in a row lock the learner until a teacher resets it."""
-    if learner.pin_locked:
-        raise PinLocked("输错次数太多，已锁定。请老师帮您重新设置 PIN。")
+def verify_pin(learner: User, pin: str, tablet: str) -> None:
+    """Returns when the PIN is right; raises WrongPin, PinLocked or NoPin. The try is counted before the
+    PIN is checked (lms/accounts/throttle.py), so tablets typing at once get no more checks than the limit."""
     if not learner.pin_hash:
-        raise ClassroomError("还没有设置 PIN，请老师帮您设置。")
-    if PIN_RE.match((pin or "").strip()) and check_password_hash(learner.pin_hash, pin.strip()):
-        learner.pin_failures = 0
-        db.session.commit()
-        return True
-    # one UPDATE, so two tablets typing at once cannot lose a failure
-    User.query.filter_by(id=learner.id).update(
-        {User.pin_failures: User.pin_failures + 1}, synchronize_session=False)
-    db.session.commit()
-    db.session.refresh(learner)
-    if learner.pin_failures >= MAX_PIN_FAILURES:
-        learner.pin_locked = True
-        db.session.commit()
-        raise PinLocked("输错 5 次，已锁定。请老师帮您重新设置 PIN。")
-    return False
+        raise NoPin("no PIN set")
+    try:
+        attempt = throttle.reserve([throttle.Key("pin", str(learner.id), tablet),
+                                    throttle.Key("pin-learner", str(learner.id)),
+                                    throttle.Key("pin-tablet", tablet)])
+    except throttle.Throttled as exc:
+        raise PinLocked(exc.retry_after) from None
+    pin = (pin or "").strip()
+    if PIN_RE.match(pin) and check_password_hash(learner.pin_hash, pin):
+        throttle.forgive(attempt, LEARNER_PIN_SCOPES)
+        return
+    if attempt.wait_if_wrong:
+        raise PinLocked(attempt.wait_if_wrong)
+    raise WrongPin(attempt.tries_left)
 
 
-def pins_left(learner: User) -> int:
-    return max(0, MAX_PIN_FAILURES - learner.pin_failures)
+def pin_locked_ids(learners: list[User], tablet: str | None = None) -> set[int]:
+    """Learners who must wait before their next PIN (on this tablet, when given): shown on the roster
+    and to the teacher, who can lift it by setting a new PIN."""
+    blocked = throttle.blocked_subjects(LEARNER_PIN_SCOPES, [str(learner.id) for learner in learners], tablet)
+    return {int(subject) for subject in blocked}
 
 
-def save_photo(learner: User, data: bytes) -> None:
+def save_photo(learner: User, stream, actor: User | None = None) -> None:
     """A roster photo (JPEG or PNG, ≤ 2 MB), cropped to a small square JPEG under DATA_DIR/photos/
-    so a roster of a whole class stays light."""
+    so a roster of a whole class stays light. Reads at most one byte past the limit from `stream`."""
+    data = stream.read(MAX_PHOTO_BYTES + 1)
     if not data:
         raise ClassroomError("请选择照片文件")
     if len(data) > MAX_PHOTO_BYTES:
@@ -112,4 +158,5 @@ def save_photo(learner: User, data: bytes) -> None:
             raise ClassroomError("照片无法读取，请换一张 JPG 或 PNG 图片")
         os.replace(out, path)
     learner.photo_path = relative
+    audit(actor, "user.photo", learner)
     db.session.commit()

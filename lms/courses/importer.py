@@ -2,13 +2,19 @@
 
 Each package is validated whole — YAML, fields, referenced files, quizzes, videos — before
 anything is written, and written in one transaction, so a bad package leaves the database
-as it was. Re-importing updates the course in place (matched by slug, lessons by slug);
-it never touches the training-record ledger.
+as it was. Re-importing updates the course in place (matched by the package's `id:`, lessons by
+slug); it never touches the training-record ledger.
+
+A package is only read: every path it names or implies must stay inside its folder (symlinks
+included), and what the import makes from it (videos rendered from slides, their captions) goes
+under LMS_DATA_DIR, content-addressed.
 """
 from __future__ import annotations
 
 import hashlib
-import json
+import os
+import re
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -18,10 +24,13 @@ import yaml
 from lms.audiences import AUDIENCE_CODES
 from lms.courses.markdown import render_markdown
 from lms.courses.models import Course, CourseAudience, Lesson, VideoAsset
+from lms.courses.rules import record_rules
 from lms.extensions import db
 from lms.media import ffmpeg_tools, slides as slide_tools
-from lms.media.services import attach_captions, process_video
-from lms.quizzes.models import QUESTION_KINDS, Choice, Question, Quiz
+from lms.media.services import attach_captions, media_root, process_video, sha256_of, swap_lesson_video
+from lms.quizzes import authoring as quiz_authoring, format as quiz_format
+from lms.quizzes.format import SCENARIO_KINDS, SCENARIO_SPEAKERS
+from lms.quizzes.models import QUESTION_KINDS, Quiz
 
 
 class ContentError(Exception):
@@ -36,15 +45,20 @@ class LessonSpec:
     slug: str
     title: str
     text: str
-    video: Path | None
-    slides: list | None
-    captions: Path | None
+    video: Path | None  # a video file in the package
+    slides: list | None  # or the slide script its video is rendered from
+    captions: Path | None  # captions in the package; absent with slides: made from them
     quiz: dict | None
     quiz_file: Path | None
+    video_sha256: str | None = None  # of the video to play: the package's, or (once rendered) the render
+    # set by prepare_media: the video to play (the package's, or rendered) and its captions
+    source: Path | None = None
+    source_captions: Path | None = None
 
 
 @dataclass
 class CourseSpec:
+    package_id: str
     slug: str
     folder: Path
     title: str
@@ -58,6 +72,7 @@ class CourseSpec:
     bonus_min_score: int | None = None
     lessons: list[LessonSpec] = field(default_factory=list)
     content_hash: str = ""
+    doc: _YamlFile | None = None  # course.yaml, for errors found after parsing (slug, id)
 
 
 class _YamlFile:
@@ -107,20 +122,43 @@ def _require(doc: _YamlFile, data: dict, key: str, kind, *prefix):
     return value
 
 
-def _package_file(doc: _YamlFile, folder: Path, relative: str, *keys) -> Path:
-    path = (folder / relative).resolve()
-    if folder.resolve() not in path.parents:
-        raise doc.error("路径必须在课程文件夹内", *keys)
+def _inside(folder: Path, relative: str | Path) -> Path | None:
+    """`relative` resolved (symlinks followed) if it stays inside the package folder, else None."""
+    root = folder.resolve()
+    path = (root / relative).resolve()
+    return path if root in path.parents else None
+
+
+def _package_file(doc: _YamlFile, folder: Path, relative: str | Path, *keys) -> Path:
+    path = _inside(folder, relative)
+    if path is None:
+        raise doc.error(f"“{relative}”指向课程文件夹之外（路径和符号链接都不能离开课程包）", *keys)
     return path
+
+
+PACKAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
+
+
+def _package_id(doc: _YamlFile, data: dict) -> str:
+    value = data.get("id")
+    if value in (None, ""):
+        raise doc.error(f"缺少必填字段：课程包的稳定标识，改文件夹名或 slug 后靠它认出同一门课"
+                        f"（可写 id: {uuid.uuid4()}，写好后不要再改）", "id")
+    if not isinstance(value, str) or not PACKAGE_ID.fullmatch(value):
+        raise doc.error("id 应是 3–64 个字母、数字、点、下划线或连字符（如一个 UUID）", "id")
+    return value
 
 
 def load_package(folder: Path) -> CourseSpec:
     """Parse and validate one package. Raises ContentError naming file and field."""
     folder = Path(folder)
+    if _inside(folder, "course.yaml") is None:
+        raise ContentError(folder / "course.yaml", None, "指向课程文件夹之外（符号链接不能离开课程包）")
     doc = _YamlFile(folder / "course.yaml")
     data = doc.data
     if not isinstance(data, dict):
         raise doc.error("course.yaml 应是一个键值映射")
+    package_id = _package_id(doc, data)
     title = _require(doc, data, "title", str)
     audiences = _require(doc, data, "audiences", list)
     for index, code in enumerate(audiences):
@@ -139,6 +177,7 @@ def load_package(folder: Path) -> CourseSpec:
     if not isinstance(threshold, (int, float)) or not 0.5 <= threshold <= 1.0:
         raise doc.error("观看比例必须在 0.5 到 1.0 之间", "completion", "watch_threshold")
     spec = CourseSpec(
+        package_id=package_id,
         slug=str(data.get("slug") or folder.name),
         folder=folder,
         title=title,
@@ -148,7 +187,9 @@ def load_package(folder: Path) -> CourseSpec:
         mandatory=bool(data.get("mandatory", False)),
         strict=bool(data.get("strict", data.get("mandatory", False))),
         watch_threshold=float(threshold),
+        doc=doc,
     )
+    files = [folder.resolve() / "course.yaml"]
     spec.bonus_hours, spec.bonus_min_score = _bonus(doc, completion)
     lessons = _require(doc, data, "lessons", list)
     seen = set()
@@ -163,38 +204,60 @@ def load_package(folder: Path) -> CourseSpec:
         text_path = _package_file(doc, folder, _require(doc, entry, "text", str, *at), *at, "text")
         if not text_path.is_file():
             raise doc.error(f"文件不存在：{entry['text']}", *at, "text")
-        slides, slides_dir = None, None
+        slides, slides_path = None, None
         if entry.get("slides"):
-            slides_doc = _YamlFile(_package_file(doc, folder, entry["slides"], *at, "slides"))
-            slides_dir = slides_doc.path.parent
+            slides_path = _package_file(doc, folder, entry["slides"], *at, "slides")
+            slides_doc = _YamlFile(slides_path)
             slides = slides_doc.data.get("slides") if isinstance(slides_doc.data, dict) else None
             if not isinstance(slides, list) or not slides:
                 raise slides_doc.error("缺少幻灯片列表", "slides")
             for n, slide in enumerate(slides):
                 _require(slides_doc, slide, "title", str, "slides", n)
                 _require(slides_doc, slide, "caption", str, "slides", n)
-        # A lesson rendered from slides keeps its video and captions beside the slide script.
-        video = slides_dir / "video.mp4" if slides_dir and not entry.get("video") else None
+        # A supplied video wins; without one (or when it is missing) the video is rendered from the slides.
+        video = None
         if entry.get("video"):
             video = _package_file(doc, folder, entry["video"], *at, "video")
-            if not video.is_file() and slides is None:
-                raise doc.error(f"视频文件不存在：{entry['video']}", *at, "video")
-        captions = slides_dir / "captions.vtt" if slides_dir and not entry.get("captions") else None
+            if not video.is_file():
+                if slides is None:
+                    raise doc.error(f"视频文件不存在：{entry['video']}", *at, "video")
+                video = None
+        captions = None
         if entry.get("captions"):
             captions = _package_file(doc, folder, entry["captions"], *at, "captions")
-            if not captions.is_file() and slides is None:
-                raise doc.error(f"字幕文件不存在：{entry['captions']}", *at, "captions")
+            if not captions.is_file():
+                if slides is None:
+                    raise doc.error(f"字幕文件不存在：{entry['captions']}", *at, "captions")
+                captions = None
+        elif slides_path is not None:
+            captions = _captions_beside(doc, folder, slides_path, *at)
         quiz, quiz_file = None, None
         if entry.get("quiz"):
             quiz_file = _package_file(doc, folder, entry["quiz"], *at, "quiz")
             quiz = _load_quiz(_YamlFile(quiz_file))
+        files += [p for p in (text_path, slides_path, video, captions, quiz_file) if p is not None]
         spec.lessons.append(LessonSpec(
             slug=slug,
             title=str(_require(doc, entry, "title", str, *at)),
             text=text_path.read_text(encoding="utf-8"),
             video=video, slides=slides, captions=captions, quiz=quiz, quiz_file=quiz_file,
         ))
+    spec.content_hash, digests = _hash_files(folder, files, rendered=any(item.slides for item in spec.lessons))
+    for item in spec.lessons:
+        item.video_sha256 = digests.get(item.video)
     return spec
+
+
+def _captions_beside(doc: _YamlFile, folder: Path, slides_path: Path, *at) -> Path | None:
+    """captions.vtt beside the slide script, if the package has one; it is never written to."""
+    beside = slides_path.parent / "captions.vtt"
+    if not os.path.lexists(beside):  # lexists: a dangling symlink is there too, and is refused
+        return None
+    relative = beside.relative_to(folder.resolve())
+    path = _package_file(doc, folder, relative, *at, "slides")
+    if not path.is_file():
+        raise doc.error(f"字幕文件“{relative}”是指向不存在文件的符号链接", *at, "slides")
+    return path
 
 
 def _bonus(doc: _YamlFile, completion: dict) -> tuple[Decimal | None, int | None]:
@@ -220,10 +283,19 @@ def _load_quiz(doc: _YamlFile) -> dict:
     pass_score = data.get("pass_score", 60)
     if not isinstance(pass_score, int) or not 0 < pass_score <= 100:
         raise doc.error("及格分必须是 1 到 100 的整数", "pass_score")
-    questions = _require(doc, data, "questions", list)
+    # `questions`: every one is asked; `pool` + `ask`: each attempt draws `ask` of the pool at random
+    if "pool" in data and "questions" in data:
+        raise doc.error("questions 和 pool 只能写一个：全部都考写 questions，随机抽题写 pool 加 ask", "pool")
+    key = "pool" if "pool" in data else "questions"
+    questions = _require(doc, data, key, list)
+    ask = data.get("ask")
+    if key == "questions" and ask is not None:
+        raise doc.error("ask 只能和 pool 一起用：随机抽题时把 questions 改名为 pool", "ask")
+    if key == "pool" and (isinstance(ask, bool) or not isinstance(ask, int) or not 0 < ask <= len(questions)):
+        raise doc.error(f"ask（每次抽几道题）必须是 1 到 {len(questions)}（题库 pool 的题数）之间的整数", "ask")
     parsed = []
     for n, q in enumerate(questions):
-        at = ("questions", n)
+        at = (key, n)
         kind = _require(doc, q, "type", str, *at)
         if kind not in QUESTION_KINDS:
             raise doc.error(f"未知题型“{kind}”，可选：{', '.join(QUESTION_KINDS)}", *at, "type")
@@ -233,30 +305,24 @@ def _load_quiz(doc: _YamlFile) -> dict:
             answer = q.get("answer")
             if not isinstance(answer, bool):
                 raise doc.error("判断题的 answer 必须是 true 或 false", *at, "answer")
-            choices = [("正确", answer), ("错误", not answer)]
+            choices = quiz_format.truefalse_choices(answer)
         else:
             raw = _require(doc, q, "choices", list, *at)
             choices = []
             for c, choice in enumerate(raw):
                 choices.append((str(_require(doc, choice, "text", (str, int, float), *at, "choices", c)),
                                 bool(choice.get("correct", False))))
-            correct = sum(1 for _, ok in choices if ok)
-            if len(choices) < 2:
-                raise doc.error("至少需要两个选项", *at, "choices")
-            if kind == "single" and correct != 1:
-                raise doc.error("单选题必须恰好有一个正确选项", *at, "choices")
-            if kind == "multiple" and correct < 2:
-                raise doc.error("多选题至少要有两个正确选项", *at, "choices")
+            problem = quiz_format.choices_problem(kind, choices)  # the editor's rules too
+            if problem:
+                raise doc.error(problem, *at, "choices")
         scenario = _load_scenario(doc, q.get("scenario"), *at, "scenario") if q.get("scenario") is not None else None
         parsed.append({"kind": kind, "text": text, "explanation": explanation, "choices": choices,
                        "scenario": scenario})
     if not parsed:
-        raise doc.error("测验至少需要一道题", "questions")
-    return {"pass_score": pass_score, "questions": parsed}
+        raise doc.error("测验至少需要一道题", key)
+    return {"pass_score": pass_score, "questions": parsed, "ask": ask}
 
 
-SCENARIO_KINDS = ("call", "sms", "chat")
-SCENARIO_SPEAKERS = ("them", "me")
 
 
 def _load_scenario(doc: _YamlFile, raw, *at) -> dict:
@@ -282,26 +348,35 @@ def _load_scenario(doc: _YamlFile, raw, *at) -> dict:
     return {"kind": kind, "from": str(sender), "messages": parsed}
 
 
-def _hash_folder(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix not in (".mp4",):
-            digest.update(str(path.relative_to(folder)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+def _hash_files(folder: Path, files: list[Path], rendered: bool) -> tuple[str, dict[Path, str]]:
+    """One hash over every file the package uses (videos too, read in blocks), and each file's own."""
+    root = folder.resolve()
+    digests = {path: sha256_of(path) for path in dict.fromkeys(files)}
+    digest = hashlib.sha256(slide_tools.RENDER_VERSION.encode() if rendered else b"")
+    for path in sorted(digests):
+        digest.update(f"{path.relative_to(root)}\0{digests[path]}\n".encode())
+    return digest.hexdigest(), digests
 
 
 def prepare_media(spec: CourseSpec) -> None:
-    """Render slide videos that are missing, then check every video is readable."""
+    """Render slide videos that are not rendered yet (under LMS_DATA_DIR), then check every video is readable."""
+    cache = slide_tools.render_cache_root()
     for index, lesson in enumerate(spec.lessons):
-        if lesson.slides and (not lesson.video.is_file() or (lesson.captions and not lesson.captions.is_file())):
-            slide_tools.render_lesson_video(lesson.slides, lesson.video, lesson.captions)
-        if lesson.video is not None:
+        at = f"lessons[{index}]"
+        lesson.source, lesson.source_captions = lesson.video, lesson.captions
+        if lesson.video is None and lesson.slides:
             try:
-                ffmpeg_tools.probe(lesson.video)
+                lesson.source, generated = slide_tools.rendered_lesson(lesson.slides, cache)
             except ffmpeg_tools.MediaError as exc:
-                raise ContentError(spec.folder / "course.yaml", f"lessons[{index}].video",
-                                   f"{exc.reason}：{lesson.video.name}") from None
+                raise ContentError(spec.folder / "course.yaml", f"{at}.slides", exc.reason) from None
+            lesson.source_captions = lesson.captions or generated
+            lesson.video_sha256 = sha256_of(lesson.source)
+        if lesson.source is not None:
+            try:
+                ffmpeg_tools.probe(lesson.source)
+            except ffmpeg_tools.MediaError as exc:
+                raise ContentError(spec.folder / "course.yaml", f"{at}.video",
+                                   f"{exc.reason}：{lesson.source.name}") from None
 
 
 def _credit_for(spec: CourseSpec, durations: list[float]) -> Decimal:
@@ -312,14 +387,17 @@ def _credit_for(spec: CourseSpec, durations: list[float]) -> Decimal:
     return credit_hours_for_minutes(sum(durations) / 60)
 
 
-def import_package(folder: Path) -> tuple[Course, str]:
-    """Import or update one package atomically. Returns (course, "created"|"updated"|"unchanged")."""
+def import_package(folder: Path, rename: bool = False) -> tuple[Course, str]:
+    """Import or update one package atomically. Returns (course, "created"|"updated"|"unchanged").
+
+    `rename`: a package whose slug changed for a known id renames its course instead of being refused.
+    """
     spec = load_package(folder)
-    prepare_media(spec)
-    spec.content_hash = _hash_folder(spec.folder)  # after rendering: captions are part of the package
-    course = Course.query.filter_by(slug=spec.slug).first()
-    if course is not None and course.content_hash == spec.content_hash and _media_ready(course):
+    course = _match_course(spec, rename)
+    if (course is not None and course.content_hash == spec.content_hash and course.slug == spec.slug
+            and course.package_id == spec.package_id and _media_ready(course)):
         return course, "unchanged"
+    prepare_media(spec)
     outcome = "updated" if course else "created"
     try:
         course = _write(spec, course)
@@ -333,21 +411,59 @@ def import_package(folder: Path) -> tuple[Course, str]:
     return course, outcome
 
 
-def _media_ready(course: Course) -> bool:
-    from flask import current_app
+def _match_course(spec: CourseSpec, rename: bool) -> Course | None:
+    """The course this package updates: the one with its id (a course imported before packages had
+    ids is adopted by slug). A slug that changed for a known id renames it only when asked to."""
+    course = Course.query.filter_by(package_id=spec.package_id).first()
+    holder = Course.query.filter_by(slug=spec.slug).first()
+    if course is None:
+        if holder is not None and holder.package_id is not None:
+            raise spec.doc.error(f"课程标识“{spec.slug}”已属于另一个课程包（id: {holder.package_id}）；"
+                                 "两个课程包不能同名", "slug")
+        return holder
+    if course.slug != spec.slug:
+        if not rename:
+            raise spec.doc.error(
+                f"这个课程包（id: {spec.package_id}）已导入为课程“{course.slug}”，现在的标识是“{spec.slug}”"
+                "（slug 未写时取文件夹名）。确要改名请加 --rename：课程和学习记录保留，只改标识", "slug")
+        if holder is not None:
+            raise spec.doc.error(f"不能改名为“{spec.slug}”：已有课程使用这个标识", "slug")
+    return course
 
-    root = Path(current_app.config["DATA_DIR"]) / "media"
-    for lesson in course.active_lessons:
-        if lesson.video and (not lesson.video.ready or not all(
-                (root / p).is_file() for p in lesson.video.renditions.values())):
-            return False
-    return True
+
+def duplicate_package_ids(folders: list[Path]) -> dict[Path, str]:
+    """Packages in one run that share an `id:` with another (a copied folder): none of them is imported."""
+    ids: dict[Path, object] = {}
+    for folder in folders:
+        try:
+            ids[folder] = (yaml.safe_load((folder / "course.yaml").read_text(encoding="utf-8")) or {}).get("id")
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+            continue  # load_package reports it
+    clashes = {}
+    for folder, package_id in ids.items():
+        others = [f.name for f, other in ids.items() if other == package_id and f != folder and package_id]
+        if others:
+            clashes[folder] = (f"{folder / 'course.yaml'}: id: 与 {', '.join(others)} 的 id 相同（{package_id}），"
+                               "每个课程包要有自己的 id")
+    return clashes
+
+
+def _playable(asset: VideoAsset) -> bool:
+    root = media_root()
+    return asset.ready and all((root / p).is_file() for p in asset.renditions.values())
+
+
+def _media_ready(course: Course) -> bool:
+    return all(_playable(lesson.video) for lesson in course.active_lessons if lesson.video)
 
 
 def _write(spec: CourseSpec, course: Course | None) -> Course:
     if course is None:
         course = Course(slug=spec.slug)
         db.session.add(course)
+    course.slug, course.package_id = spec.slug, spec.package_id
+    # set for real below, once the videos' lengths are known; swapping a video flushes before that
+    course.credit_hours = course.credit_hours or spec.credit_hours or Decimal("0")
     course.title, course.summary = spec.title, spec.summary
     course.mandatory, course.strict = spec.mandatory, spec.strict
     course.watch_threshold = spec.watch_threshold
@@ -368,34 +484,60 @@ def _write(spec: CourseSpec, course: Course | None) -> Course:
             db.session.add(lesson)
         lesson.position, lesson.title, lesson.retired = position, item.title, False
         lesson.text_markdown, lesson.text_html = item.text, render_markdown(item.text)
-        if item.video is not None:
-            if lesson.video is None:
-                lesson.video = VideoAsset(status="pending")
-            process_video(lesson.video, item.video)
-            attach_captions(lesson.video, item.captions)
+        if item.source is not None:
+            _set_video(lesson, item)
             durations.append(lesson.video.duration)
         _write_quiz(lesson, item.quiz)
     for leftover in existing.values():
         leftover.retired = True  # keep it: learners' progress points at it
     course.credit_hours = _credit_for(spec, durations)
-    db.session.flush()
+    course.credit_rule = "fixed" if spec.credit_hours is not None else "tiers"
+    record_rules(course)  # a new version when the rules changed under learners in progress (lms/courses/rules.py)
     return course
+
+
+def _set_video(lesson: Lesson, item: LessonSpec) -> None:
+    """Keep the lesson's video while the package gives the same one; a different one becomes a new
+    asset, swapped in (progress earned on the old asset stays with it)."""
+    current = lesson.video
+    if current is not None and _same_source(current, item):
+        if not _playable(current):
+            process_video(current, item.source)  # the same source: only its lost files are made again
+        attach_captions(current, item.source_captions)
+        return
+    asset = VideoAsset(status="pending")
+    db.session.add(asset)
+    process_video(asset, item.source)
+    attach_captions(asset, item.source_captions)
+    swap_lesson_video(lesson, asset, actor_id=None, reason="import")
+
+
+def _same_source(asset: VideoAsset, item: LessonSpec) -> bool:
+    """The same bytes; or, for a video rendered from slides, a render of the same slides (rendered
+    again after the cache was emptied, perhaps by another ffmpeg, its bytes may differ)."""
+    if asset.source_sha256 == item.video_sha256:
+        return True
+    return item.video is None and slide_tools.is_render_of(asset.source_path, item.slides)
 
 
 def _write_quiz(lesson: Lesson, quiz: dict | None) -> None:
     if quiz is None:
-        lesson.quiz = None
+        if lesson.quiz is not None:
+            # Retired, never deleted: learners' attempts point at it. The lesson no longer asks it.
+            lesson.quiz.retired = True
+            db.session.flush()
+            db.session.expire(lesson, ["quiz"])
         return
     if lesson.quiz is None:
-        lesson.quiz = Quiz()
-    lesson.quiz.pass_score = quiz["pass_score"]
-    # Attempts keep their scores; answers are stored by position, so questions can be rebuilt.
-    lesson.quiz.questions = [
-        Question(position=n, kind=q["kind"], text=q["text"], explanation=q["explanation"],
-                 scenario_json=json.dumps(q["scenario"], ensure_ascii=False) if q.get("scenario") else None,
-                 choices=[Choice(position=c, text=text, correct=ok) for c, (text, ok) in enumerate(q["choices"])])
-        for n, q in enumerate(quiz["questions"])
-    ]
+        # a quiz dropped earlier and now back is the same quiz again, with its attempts
+        dropped = Quiz.query.filter_by(lesson_id=lesson.id).first() if lesson.id else None
+        lesson.quiz = dropped or Quiz()
+        lesson.quiz.retired = False
+    lesson.quiz.pass_score, lesson.quiz.ask = quiz["pass_score"], quiz.get("ask")
+    # As in the editor: unchanged questions stay, answered ones are retired rather than changed or deleted,
+    # so attempts (stored by question position) keep showing what they answered; an open attempt whose
+    # draw no longer fits is dropped when next opened (lms.quizzes.services).
+    quiz_authoring.write_questions(lesson.quiz, quiz["questions"])
 
 
 def package_folders(path: Path) -> list[Path]:

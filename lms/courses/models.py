@@ -7,6 +7,9 @@ from lms.extensions import db
 class Course(db.Model):
     id = db.Column(db.Integer, primary_key=True)
     slug = db.Column(db.String(80), unique=True, nullable=False)
+    # The `id:` of the package it was imported from: the course's identity across renames of its
+    # folder or slug (docs/content-format.md). NULL for a course not (yet) imported with one.
+    package_id = db.Column(db.String(64), unique=True)
     title = db.Column(db.String(200), nullable=False)
     summary = db.Column(db.Text, nullable=False, default="")
     credit_hours = db.Column(db.Numeric(6, 2), nullable=False)
@@ -18,6 +21,14 @@ class Course(db.Model):
     bonus_min_score = db.Column(db.Integer)
     published = db.Column(db.Boolean, nullable=False, default=True)
     content_hash = db.Column(db.String(64))
+    # 学时 rule: "tiers" — credit_hours follows the length of the lessons' videos (Config.CREDIT_TIERS);
+    # "fixed" — credit_hours as set, with credit_note saying why (shown to administrators).
+    credit_rule = db.Column(db.String(10), nullable=False, default="fixed")
+    credit_note = db.Column(db.Text)
+    # The crediting rules in force (credit hours, threshold, strict, required lessons): bumped when
+    # they change once learners have started under them (lms/courses/rules.py, CourseVersion).
+    version = db.Column(db.Integer, nullable=False, default=1)
+    cover_path = db.Column(db.String(200))  # covers/<sha>.jpg under DATA_DIR, re-encoded (lms/courses/authoring.py)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
@@ -46,6 +57,30 @@ class CourseAudience(db.Model):
     course = db.relationship(Course, back_populates="audience_rows")
 
 
+class CourseVersion(db.Model):
+    """The crediting rules of one version of a course, kept so that a learner who started under it
+    is credited by them (lms/courses/rules.py). lesson_ids_json: the active lessons it requires."""
+
+    course_id = db.Column(db.Integer, db.ForeignKey("course.id"), primary_key=True)
+    version = db.Column(db.Integer, primary_key=True)
+    credit_hours = db.Column(db.Numeric(6, 2), nullable=False)
+    watch_threshold = db.Column(db.Float, nullable=False)
+    strict = db.Column(db.Boolean, nullable=False)
+    lesson_ids_json = db.Column(db.Text, nullable=False, default="[]")
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    @property
+    def lesson_ids(self) -> list[int]:
+        return json.loads(self.lesson_ids_json or "[]")
+
+
+class CourseAuthor(db.Model):
+    """An instructor who may replace this course's videos and see their processing (admins may always)."""
+
+    course_id = db.Column(db.Integer, db.ForeignKey("course.id"), primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("user.id"), primary_key=True, index=True)
+
+
 class VideoAsset(db.Model):
     """A video and its renditions. Playable only when status == 'ready'."""
 
@@ -61,10 +96,14 @@ class VideoAsset(db.Model):
     source_sha256 = db.Column(db.String(64))
     duration = db.Column(db.Float)
     renditions_json = db.Column(db.Text, nullable=False, default="{}")  # {"360p": "videos/12/360p.mp4"}
-    poster_path = db.Column(db.String(500))
-    captions_path = db.Column(db.String(500))
+    # Indexed: /media/ finds the asset a file belongs to in one query (renditions lie beside the poster).
+    poster_path = db.Column(db.String(500), index=True)
+    captions_path = db.Column(db.String(500), index=True)
     progress = db.Column(db.Integer, nullable=False, default=0)
     error = db.Column(db.Text)
+    # A video made in the browser from a slide script (YAML, as slides.yaml in a package): the job
+    # renders it, then transcodes the render (lms/media/services.py: run_asset).
+    slide_script = db.Column(db.Text)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
     @property
@@ -88,13 +127,16 @@ class Lesson(db.Model):
     title = db.Column(db.String(200), nullable=False)
     text_markdown = db.Column(db.Text, nullable=False, default="")
     text_html = db.Column(db.Text, nullable=False, default="")  # sanitised at import
-    video_id = db.Column(db.Integer, db.ForeignKey("video_asset.id"))
+    video_id = db.Column(db.Integer, db.ForeignKey("video_asset.id"), index=True)
     # A lesson dropped from its package stays (learners' progress points at it) but is hidden.
     retired = db.Column(db.Boolean, nullable=False, default=False)
 
     course = db.relationship(Course, back_populates="lessons")
     video = db.relationship(VideoAsset, foreign_keys=[video_id])
-    quiz = db.relationship("Quiz", uselist=False, back_populates="lesson", cascade="all, delete-orphan")
+    # A quiz dropped from the package is retired, not deleted (attempts point at it): the lesson no
+    # longer asks it, so every reader of lesson.quiz sees None.
+    quiz = db.relationship("Quiz", uselist=False, back_populates="lesson", cascade="all, delete-orphan",
+                           primaryjoin="and_(Lesson.id == Quiz.lesson_id, Quiz.retired.is_(False))")
 
     __table_args__ = (db.UniqueConstraint("course_id", "slug", name="uq_lesson_course_slug"),)
 
@@ -105,19 +147,30 @@ class LessonProgress(db.Model):
     id = db.Column(db.Integer, primary_key=True)
     user_id = db.Column(db.Integer, db.ForeignKey("user.id"), nullable=False)
     lesson_id = db.Column(db.Integer, db.ForeignKey("lesson.id"), nullable=False)
+    # The video the intervals were earned on: when the lesson gets another video, an unfinished
+    # lesson starts afresh on it (lms/courses/completion.py).
+    video_asset_id = db.Column(db.Integer, db.ForeignKey("video_asset.id"))
+    # Text-only lessons: when the server first served the page to this learner, and when they
+    # marked it read (no earlier than the reading time after opened_at).
+    opened_at = db.Column(db.DateTime)
+    read_at = db.Column(db.DateTime, index=True)
     intervals_json = db.Column(db.Text, nullable=False, default="[]")
     watched_seconds = db.Column(db.Float, nullable=False, default=0.0)
     furthest_position = db.Column(db.Float, nullable=False, default=0.0)
     last_position = db.Column(db.Float, nullable=False, default=0.0)
-    last_heartbeat_at = db.Column(db.DateTime)
+    last_heartbeat_at = db.Column(db.DateTime, index=True)  # indexed: the console counts who studied this week
     clock_started_at = db.Column(db.DateTime)
     clock_credited = db.Column(db.Float, nullable=False, default=0.0)
     completed_at = db.Column(db.DateTime)
     version = db.Column(db.Integer, nullable=False, default=1)
+    # The course's version when this row was made: the learner's first row in a course says under
+    # which rules they are credited (lms/courses/rules.py sets it on insert).
+    course_version = db.Column(db.Integer)
 
     lesson = db.relationship(Lesson)
 
-    __table_args__ = (db.UniqueConstraint("user_id", "lesson_id", name="uq_progress_user_lesson"),)
+    __table_args__ = (db.UniqueConstraint("user_id", "lesson_id", name="uq_progress_user_lesson"),
+                      db.Index("ix_lesson_progress_lesson_version", "lesson_id", "course_version"))
     # Optimistic locking: concurrent heartbeats for one row cannot both win.
     __mapper_args__ = {"version_id_col": version}
 

@@ -13,11 +13,15 @@ merged set of unique seconds and credits new seconds only within a wall-clock bu
     opens a new clock and earns nothing), except for the lease holder's next heartbeat in
     sequence arriving within the offline grace: that is a queue sent after a network gap;
   * an optional daily cap bounds what one account earns per local day.
+The stored set stays small whatever a client sends: claims are coalesced (gaps under a second
+joined, isolated fragments under a second dropped), so a video of D seconds keeps at most about
+D/2 parts, and a heartbeat bisects into them instead of re-merging everything (fresh_parts).
 Seeks, replays and forged claims therefore earn nothing beyond what real time allows.
 """
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,46 +36,84 @@ class HeartbeatRejected(ValueError):
 Interval = tuple[float, float]
 
 
-def merge_intervals(intervals) -> list[Interval]:
-    """Union of intervals, sorted, touching ones joined."""
+MIN_GAP = 1.0  # claimed gaps shorter than this are joined (the player's own jitter)
+MIN_FRAGMENT = 1.0  # an isolated watched part shorter than this is not kept
+
+
+def coalesce(intervals, gap: float = MIN_GAP) -> list[Interval]:
+    """Sorted union of the intervals, touching ones and gaps shorter than `gap` joined."""
     merged: list[list[float]] = []
     for start, end in sorted((float(s), float(e)) for s, e in intervals if e > s):
-        if merged and start <= merged[-1][1]:
+        if merged and (start <= merged[-1][1] or start - merged[-1][1] < gap):
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
     return [(s, e) for s, e in merged]
 
 
-def subtract_intervals(new, existing) -> list[Interval]:
-    """The parts of `new` not already in `existing` (both merged first)."""
-    result: list[Interval] = []
-    existing = merge_intervals(existing)
-    for start, end in merge_intervals(new):
-        cursor = start
-        for ex_start, ex_end in existing:
-            if ex_end <= cursor or ex_start >= end:
-                continue
-            if ex_start > cursor:
-                result.append((cursor, ex_start))
-            cursor = max(cursor, ex_end)
-            if cursor >= end:
+def max_stored_parts(duration: float) -> int:
+    """The most parts fresh_parts/add_parts can leave: each ≥ MIN_FRAGMENT, MIN_GAP apart."""
+    return int((duration + MIN_GAP) // (MIN_FRAGMENT + MIN_GAP)) + 1
+
+
+def _start(part) -> float:
+    return part[0]
+
+
+def fresh_parts(stored, claims, budget: float) -> list[Interval]:
+    """The parts of `claims` that `stored` (sorted, disjoint [start, end] pairs) lacks, in playback
+    order, up to `budget` seconds.
+
+    Claims are coalesced first, and a claim that comes within MIN_GAP of a stored part reaches it
+    (the gap is charged to the budget like any claimed second). An isolated part shorter than
+    MIN_FRAGMENT earns nothing, and a part the budget cuts stops MIN_GAP short of the next stored
+    part. So stored parts stay ≥ MIN_FRAGMENT long and ≥ MIN_GAP apart: at most
+    max_stored_parts(duration). Cost: a bisection per claim, O(k log n), plus one step per stored
+    part a claim runs into — each such step is a part credited, so bounded by the budget too.
+    """
+    parts: list[Interval] = []
+    for start, end in coalesce(claims):
+        i = bisect_right(stored, start, key=_start)  # stored[i - 1] is the last part starting by `start`
+        touches_left = i > 0 and stored[i - 1][1] > start - MIN_GAP
+        cursor = stored[i - 1][1] if touches_left else start
+        while cursor < end:
+            touches_right = i < len(stored) and stored[i][0] < end + MIN_GAP
+            stop = stored[i][0] if touches_right else end
+            if budget < stop - cursor:  # the wall clock allows only part of it: the last part credited
+                cut = cursor + budget
+                if touches_right:
+                    cut = min(cut, stop - MIN_GAP)
+                if cut - cursor >= MIN_FRAGMENT or (touches_left and cut > cursor):
+                    parts.append((cursor, cut))
+                return parts
+            if stop > cursor and (touches_left or touches_right or stop - cursor >= MIN_FRAGMENT):
+                parts.append((cursor, stop))
+                budget -= stop - cursor
+            if not touches_right:
                 break
-        if cursor < end:
-            result.append((cursor, end))
-    return result
+            cursor, i, touches_left = stored[i][1], i + 1, True
+    return parts
 
 
-def take_budget(segments, budget: float) -> list[Interval]:
-    """The first `budget` seconds of `segments`, in playback order."""
-    taken: list[Interval] = []
-    for start, end in segments:
-        if budget <= 0:
-            break
-        length = min(end - start, budget)
-        taken.append((start, start + length))
-        budget -= length
-    return taken
+def add_parts(stored: list[list[float]], parts) -> None:
+    """Insert fresh parts (disjoint from `stored`, from fresh_parts) into `stored`, joining touching ones."""
+    for start, end in parts:
+        i = bisect_right(stored, start, key=_start)
+        if i > 0 and stored[i - 1][1] >= start:
+            stored[i - 1][1] = max(stored[i - 1][1], end)
+            if i < len(stored) and stored[i][0] <= stored[i - 1][1]:
+                stored[i - 1][1] = max(stored[i - 1][1], stored[i][1])
+                del stored[i]
+        elif i < len(stored) and stored[i][0] <= end:
+            stored[i][0] = start
+        else:
+            stored.insert(i, [start, end])
+
+
+def compact(stored) -> list[list[float]]:
+    """Bring a set stored before coalescing existed within max_stored_parts: gaps under MIN_GAP
+    joined, parts under MIN_FRAGMENT dropped."""
+    return [[s, e] for s, e in coalesce(stored) if e - s >= MIN_FRAGMENT]
 
 
 def parse_intervals(raw, duration: float, tolerance: float) -> list[Interval]:
@@ -199,15 +241,18 @@ def apply_heartbeat(
     if day_allowance is not None:
         budget = min(budget, max(0.0, day_allowance))
 
-    existing = progress.intervals
-    fresh = subtract_intervals(intervals, existing)
-    credited = take_budget(fresh, budget)
+    stored = [[s, e] for s, e in progress.intervals]
+    if len(stored) > max_stored_parts(duration):
+        stored = compact(stored)
+        progress.intervals = stored
+        progress.watched_seconds = min(duration, sum(e - s for s, e in stored))
+    credited = fresh_parts(stored, intervals, budget)
     gained = sum(e - s for s, e in credited)
     if credited:
-        merged = merge_intervals(existing + credited)
-        progress.intervals = merged
-        progress.watched_seconds = min(duration, sum(e - s for s, e in merged))
-        progress.furthest_position = max(progress.furthest_position or 0.0, max(e for _, e in merged))
+        add_parts(stored, credited)
+        progress.intervals = stored
+        progress.watched_seconds = min(duration, (progress.watched_seconds or 0.0) + gained)
+        progress.furthest_position = max(progress.furthest_position or 0.0, stored[-1][1])
     clock.clock_credited = (clock.clock_credited or 0.0) + gained
     clock.last_heartbeat_at = now
     if update_position:

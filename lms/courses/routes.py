@@ -1,9 +1,11 @@
-from flask import Blueprint, abort, jsonify, render_template, request
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 
-from lms.courses import services
+from lms.courses import rules, services
 from lms.courses.progress import HeartbeatRejected
+from lms.templating import format_hours
 
 bp = Blueprint("courses", __name__)
 
@@ -20,14 +22,27 @@ def course(slug):
         course = services.visible_course(slug)
     except services.LessonNotVisible:
         abort(404)
-    states = {lesson.id: services.lesson_state(current_user.id, lesson) for lesson in course.active_lessons}
-    record = services.course_record(current_user.id, course)
-    return render_template("courses/course.html", course=course, states=states, record=record)
+    states, record = services.open_course(current_user.id, course)
+    return render_template("courses/course.html", course=course, states=states, record=record,
+                           rules=rules.learner_rules(current_user.id, course))
 
 
-@bp.get("/courses/<slug>/lessons/<lesson_slug>")
-@login_required
-def lesson(slug, lesson_slug):
+@bp.get("/courses/<slug>/cover")
+def cover(slug):
+    """A course's cover picture: anyone may see a published course's (the catalogue is public); an
+    unpublished one's only its authors. Content-addressed, so it may be cached for long."""
+    from lms.courses.authoring import cover_file
+    from lms.courses.authors import may_author
+    from lms.courses.models import Course
+
+    course = Course.query.filter_by(slug=slug).first()
+    path = cover_file(course) if course is not None else None
+    if path is None or not (course.published or may_author(current_user, course.id)):
+        abort(404)
+    return send_file(path, mimetype="image/jpeg", max_age=30 * 86400)
+
+
+def _visible_course_lesson(slug, lesson_slug):
     try:
         course = services.visible_course(slug)
     except services.LessonNotVisible:
@@ -35,18 +50,47 @@ def lesson(slug, lesson_slug):
     lesson = next((item for item in course.active_lessons if item.slug == lesson_slug), None)
     if lesson is None:
         abort(404)
+    return course, lesson
+
+
+@bp.get("/courses/<slug>/lessons/<lesson_slug>")
+@login_required
+def lesson(slug, lesson_slug):
+    course, lesson = _visible_course_lesson(slug, lesson_slug)
     lessons = course.active_lessons
     index = lessons.index(lesson)
     return render_template(
         "courses/lesson.html",
         course=course,
         lesson=lesson,
-        state=services.lesson_state(current_user.id, lesson),
+        state=services.open_lesson(current_user.id, lesson),
+        read_form=FlaskForm(),
         resume_at=services.resume_position(current_user.id, lesson),
         player=services.player_settings(current_user, lesson),
         previous=lessons[index - 1] if index else None,
         next=lessons[index + 1] if index + 1 < len(lessons) else None,
     )
+
+
+@bp.post("/courses/<slug>/lessons/<lesson_slug>/read")
+@login_required
+def mark_read(slug, lesson_slug):
+    """我已读完 on a text-only lesson (CSRF-protected form); the server measures the reading time."""
+    course, lesson = _visible_course_lesson(slug, lesson_slug)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        settled = services.mark_read(current_user.id, lesson)
+    except services.NotReadingLesson:
+        abort(400)
+    except services.ReadTooSoon as exc:
+        flash(_("请先读完课文：再过 %(s)s 秒才能点“我已读完”。", s=exc.seconds_left))
+    else:
+        if settled.record is not None and settled.record in settled.credited:
+            flash(_("已完成本课程，获得 %(h)s 学时", h=format_hours(settled.record.hours)))
+        else:
+            flash(_("本节已完成。"))
+    return redirect(url_for("courses.lesson", slug=course.slug, lesson_slug=lesson.slug), code=303)
 
 
 @bp.post("/api/lessons/<int:lesson_id>/heartbeat")

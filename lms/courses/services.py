@@ -1,12 +1,14 @@
 """Course domain operations: visibility, progress heartbeats, lesson and course completion."""
 from __future__ import annotations
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from flask import current_app
 
 from lms.accounts.models import utcnow
 from lms.audiences import AUDIENCE_CODES
+from lms.courses import completion
 from lms.courses import progress as crediting
 from lms.courses.models import Course, CourseAudience, Lesson, LessonProgress
 from lms.extensions import db
@@ -90,8 +92,8 @@ def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: in
 
     # the hottest path: what the judge needs about the lesson, in one query
     facts = (
-        db.session.query(Lesson.retired, Course.published, Course.strict, Course.watch_threshold,
-                         VideoAsset.status, VideoAsset.duration)
+        db.session.query(Lesson.retired, Lesson.course_id, Lesson.video_id, Course.published, Course.strict,
+                         Course.watch_threshold, VideoAsset.status, VideoAsset.duration)
         .select_from(Lesson)
         .join(Course, Lesson.course_id == Course.id)
         .outerjoin(VideoAsset, Lesson.video_id == VideoAsset.id)
@@ -117,6 +119,9 @@ def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: in
     for attempt in range(attempts):
         try:
             progress = progress_for(user_id, lesson_id)
+            # seconds count only on the video they were earned on; a lesson completed on a video
+            # since replaced stays as it is and earns nothing more
+            accrues = completion.follow_present_video(progress, facts.video_id)
             lease = db.session.get(StudyLease, user_id)
             current = now or utcnow()
             take_over = False
@@ -145,14 +150,14 @@ def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: in
                     lease.day, lease.day_credited = today, 0.0
                 allowance = cap_hours * 3600 - (lease.day_credited or 0.0)
             result = crediting.apply_heartbeat(
-                progress, intervals, position, current, duration, max_rate, tolerance,
+                progress, intervals if accrues else [], position, current, duration, max_rate, tolerance,
                 clock=lease, take_over=take_over, in_sequence=in_sequence,
                 offline_grace=config.get("HEARTBEAT_OFFLINE_GRACE_SECONDS", 0), update_position=newer,
                 day_allowance=allowance,
             )
             if cap_hours:
                 lease.day_credited = (lease.day_credited or 0.0) + result.credited_seconds
-            result.video_done = progress.watched_seconds >= threshold * duration - 0.5
+            result.video_done = accrues and progress.watched_seconds >= threshold * duration - 0.5
             result.lesson_completed = progress.completed_at is not None
             db.session.commit()
             break
@@ -160,21 +165,12 @@ def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: in
             db.session.rollback()
             if attempt == attempts - 1:
                 raise
-    record = None
-    if result.video_done and not result.lesson_completed:
-        record = update_completion(user_id, lesson_id)
-        result.lesson_completed = lesson_state(user_id, db.session.get(Lesson, lesson_id))["completed"]
-    elif result.lesson_completed:
-        record = course_record(user_id, db.session.get(Lesson, lesson_id).course)
+    record = course_record(user_id, facts.course_id) if result.video_done or result.lesson_completed else None
+    if result.video_done and record is None:  # the video may have finished the lesson, or the course
+        settled = completion.settle_completion(user_id, facts.course_id)
+        record = settled.record
+        result.lesson_completed |= any(lesson.id == lesson_id for lesson in settled.completed_lessons)
     return result, record
-
-
-def video_done(lesson: Lesson, progress: LessonProgress | None) -> bool:
-    if lesson.video is None:
-        return True
-    if progress is None or not lesson.video.duration:
-        return False
-    return progress.watched_seconds >= lesson.course.watch_threshold * lesson.video.duration - 0.5
 
 
 def quiz_passed(user_id: int, lesson: Lesson) -> bool:
@@ -190,59 +186,99 @@ def quiz_passed(user_id: int, lesson: Lesson) -> bool:
 
 def lesson_state(user_id: int, lesson: Lesson) -> dict:
     progress = LessonProgress.query.filter_by(user_id=user_id, lesson_id=lesson.id).first()
+    return state_of(lesson, progress, quiz_passed(user_id, lesson))
+
+
+def state_of(lesson: Lesson, progress: LessonProgress | None, passed: bool) -> dict:
+    """What the course and lesson pages show of one lesson for a learner with this progress (None: a
+    learner who has not started it, as the authors' preview shows)."""
     duration = lesson.video.duration if lesson.video and lesson.video.duration else None
+    reading = completion.reading_lesson(lesson)
     return {
         "progress": progress,
-        "watched_share": min(1.0, progress.watched_seconds / duration) if progress and duration else 0.0,
-        "video_done": video_done(lesson, progress),
-        "quiz_passed": quiz_passed(user_id, lesson),
+        "watched_share": min(1.0, completion.watched_seconds(lesson, progress) / duration) if duration else 0.0,
+        "video_done": completion.video_done(lesson, progress),
+        "quiz_passed": passed,
         "completed": bool(progress and progress.completed_at),
+        "reading": reading,
+        "reading_seconds": completion.reading_seconds(lesson) if reading else 0,
     }
 
 
+def open_course(user_id: int, course: Course):
+    """The course page: settle first (it credits what an earlier request failed to, or what a
+    retired lesson no longer blocks), then each active lesson's state and the course's record."""
+    record = completion.settle_completion(user_id, course.id).record
+    return {lesson.id: lesson_state(user_id, lesson) for lesson in course.active_lessons}, record
+
+
+def open_lesson(user_id: int, lesson: Lesson) -> dict:
+    """The lesson page: a text-only lesson's reading clock starts at the first view; settle; its state."""
+    if completion.reading_lesson(lesson):
+        _stamp_once(user_id, lesson.id, "opened_at")
+    completion.settle_completion(user_id, lesson.course_id)
+    return lesson_state(user_id, lesson)
+
+
+class NotReadingLesson(ValueError):
+    """Only a text-only lesson is completed by marking it read (others by their video and quiz)."""
+
+
+class ReadTooSoon(Exception):
+    """Marked read before the reading time has passed; `seconds_left` says how long to go."""
+
+    def __init__(self, seconds_left: int):
+        super().__init__(seconds_left)
+        self.seconds_left = seconds_left
+
+
+def mark_read(user_id: int, lesson: Lesson) -> completion.Settlement:
+    """The learner says they read a text-only lesson: accepted once the reading time since the
+    server first served them the page has passed (ReadTooSoon otherwise), then settled."""
+    if not completion.reading_lesson(lesson):
+        raise NotReadingLesson(lesson.id)
+    progress = LessonProgress.query.filter_by(user_id=user_id, lesson_id=lesson.id).first()
+    left = completion.reading_seconds_left(lesson, progress, utcnow())
+    if left > 0:
+        raise ReadTooSoon(left)
+    if progress is None or progress.read_at is None:
+        _stamp_once(user_id, lesson.id, "read_at")
+    return completion.settle_completion(user_id, lesson.course_id)
+
+
+def _stamp_once(user_id: int, lesson_id: int, name: str) -> None:
+    """Set a progress time that is set once and never moves (first view, marked read): one UPDATE
+    that only an unset value matches, so concurrent requests keep the first."""
+    progress = progress_for(user_id, lesson_id)
+    if getattr(progress, name) is None:
+        column = getattr(LessonProgress, name)
+        db.session.execute(update(LessonProgress)
+                           .where(LessonProgress.id == progress.id, column.is_(None))
+                           .values({name: utcnow(), "version": LessonProgress.version + 1}))
+    db.session.commit()
+
+
 def update_completion(user_id: int, lesson_id: int):
-    """Mark the lesson complete when its video and quiz are done; credit the course when all are.
+    """A quiz result (or anything else) may have finished this lesson: settle its course.
 
     Returns the course's TrainingRecord when this call (or an earlier one) credited it, else None.
     """
-    from lms.records.services import credit_course_completion, credit_final_test_bonus
-
     lesson = db.session.get(Lesson, lesson_id)
-    state = lesson_state(user_id, lesson)
-    if not (state["video_done"] and state["quiz_passed"]):
-        return None
-    progress = state["progress"] or progress_for(user_id, lesson_id)
-    if progress.completed_at is None:
-        for attempt in range(5):
-            try:
-                progress.completed_at = utcnow()
-                db.session.commit()
-                break
-            except StaleDataError:
-                db.session.rollback()
-                progress = LessonProgress.query.filter_by(user_id=user_id, lesson_id=lesson_id).one()
-                if progress.completed_at:
-                    break
-    course = lesson.course
-    if all(lesson_state(user_id, other)["completed"] for other in course.active_lessons):
-        record = credit_course_completion(user_id, course)
-        credit_final_test_bonus(user_id, course)
-        return record
-    return None
+    return completion.settle_completion(user_id, lesson.course_id).record
 
 
 def resume_position(user_id: int, lesson: Lesson) -> float:
     progress = LessonProgress.query.filter_by(user_id=user_id, lesson_id=lesson.id).first()
-    if progress is None or progress.completed_at:
+    if progress is None or progress.completed_at or not completion.on_current_video(lesson, progress):
         return 0.0
     return progress.last_position or 0.0
 
 
-def course_record(user_id: int, course: Course):
+def course_record(user_id: int, course_id: int):
     from lms.records.models import TrainingRecord
     from lms.records.services import completion_key
 
-    return TrainingRecord.query.filter_by(completion_key=completion_key(user_id, course.id)).first()
+    return TrainingRecord.query.filter_by(completion_key=completion_key(user_id, course_id)).first()
 
 
 def set_data_saver(user, enabled: bool) -> None:
@@ -264,7 +300,7 @@ def player_settings(user, lesson: Lesson) -> dict:
         "rendition_urls": {name: url_for("media.serve", relpath=renditions[name]) for name in order},
         "default_path": renditions[order[0]] if order else "",
         "data_saver": bool(getattr(user, "data_saver", False)),
-        "furthest": round(progress.furthest_position, 2) if progress else 0.0,
+        "furthest": round(progress.furthest_position, 2) if completion.on_current_video(lesson, progress) else 0.0,
         "idle_seconds": config.get("STRICT_IDLE_SECONDS", 600),
         "idle_answer_seconds": config.get("STRICT_IDLE_ANSWER_SECONDS", 20),
     }

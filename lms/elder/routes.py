@@ -5,10 +5,10 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
-from lms.courses import services as course_services
 from lms.elder import services
 from lms.elder.services import continue_target
-from lms.quizzes.models import QuizAttempt
+from lms.quizzes import services as quiz_services
+from lms.quizzes.routes import quiz_lesson_or_404, render_quiz_page, shown_values
 
 bp = Blueprint("elder", __name__)
 
@@ -67,37 +67,31 @@ def ping():
 @bp.post("/lessons/<int:lesson_id>/quiz/check")
 @login_required
 def check_question(lesson_id):
-    """长辈版: show one question's verdict and explanation right after it is answered.
+    """长辈版 看答案: commit this question's answer into the learner's open attempt, then show its verdict
+    (and, outside strict courses, the right answer and explanation). The first answer is the one that
+    counts: a question already answered shows its committed answer, whatever this form says, and no
+    verdict is ever given for an answer that is not committed.
 
-    Nothing is recorded and the quiz goes on, whatever the answer. Without JavaScript the "看答案"
-    button posts the whole form here and the page comes back with the explanation under that question;
-    with JavaScript elder.js swaps the same markup in place.
+    Without JavaScript the button posts the whole form here and the page comes back with the verdict
+    under that question; with JavaScript elder.js swaps the same markup in place.
     """
-    try:
-        lesson = course_services.visible_quiz_lesson(lesson_id)
-    except course_services.LessonNotVisible:
-        abort(404)
-    quiz = lesson.quiz
-    form = FlaskForm()
-    if not form.validate_on_submit():
+    lesson = quiz_lesson_or_404(lesson_id)
+    if not FlaskForm().validate_on_submit():
         abort(400)
-    from lms.quizzes.routes import _picked_from_form
-
-    picked = _picked_from_form(quiz, request.form)
-    wanted = {int(v) for v in request.form.getlist("checked") if v.isdigit()}
-    if request.form.get("check", "").isdigit():
-        wanted.add(int(request.form["check"]))
-    checked = {
-        q.position: services.check_answers(q, picked.get(q.position, set()))
-        for q in quiz.questions
-        if q.position in wanted and picked.get(q.position)
-    }
-    attempts = QuizAttempt.query.filter_by(user_id=current_user.id, quiz_id=quiz.id).order_by(
-        QuizAttempt.created_at.desc()).all()
-    context = dict(lesson=lesson, course=lesson.course, quiz=quiz, form=form, attempts=attempts,
-                   picked=picked, results=None, attempt=None, missing=[], record=None, checked=checked,
-                   focus=request.form.get("check"))
-    return render_template("quizzes/take.html", **context)
+    try:
+        attempt = quiz_services.attempt_for_form(current_user.id, lesson.quiz, request.form.get("attempt", ""),
+                                                 open_only=True)
+    except quiz_services.AttemptNotOpen:
+        return render_quiz_page(lesson, None, status=409)
+    picked = shown_values(request.form, attempt)
+    raw = request.form.get("check", "")
+    index = int(raw) if raw.isdigit() else None
+    try:
+        if index is not None:
+            quiz_services.commit_answer(attempt, index, picked.get(index, set()))
+    except quiz_services.InvalidAnswers:
+        return render_quiz_page(lesson, attempt, echo=picked, unanswered_check=index)
+    return render_quiz_page(lesson, attempt, echo=picked)
 
 
 @bp.app_context_processor

@@ -74,13 +74,3 @@ def continue_target(user_id: int) -> ContinueTarget | None:
                 return ContinueTarget(course, other, 0.0)
     return None
 
-
-def check_answers(question, picked: set[int]) -> dict:
-    """One question's verdict for 长辈版's answer-by-answer quiz (nothing is recorded)."""
-    correct = {c.position for c in question.choices if c.correct}
-    return {
-        "position": question.position,
-        "correct": picked == correct,
-        "correct_choices": sorted(correct),
-        "explanation": question.explanation,
-    }

@@ -95,6 +95,28 @@ def recover_abandoned_work():
     _requeue_abandoned()
 
 
+@huey.periodic_task(crontab(minute="*/10"))
+@_in_app
+def sweep_stray_uploads():
+    """Every ten minutes: upload temp files untouched for an hour, left by a web process killed
+    mid-upload (a finished request removes its own, whatever its outcome)."""
+    from lms.media.services import remove_stray_uploads
+
+    removed = remove_stray_uploads()
+    if removed:
+        log.info("removed %d stray upload file(s)", len(removed))
+    return len(removed)
+
+
+@huey.periodic_task(crontab(minute="17"))
+@_in_app
+def forget_old_signin_failures():
+    """Hourly: failed sign-in counts whose window has passed and that block nothing."""
+    from lms.accounts.throttle import purge
+
+    return purge()
+
+
 def enqueue_transcode(asset_id: int) -> None:
     transcode_video(asset_id)
 

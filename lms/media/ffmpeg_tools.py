@@ -206,6 +206,26 @@ def poster(source: str | os.PathLike, target: str | os.PathLike, at: float = 1.0
             tmp.unlink()
 
 
+def still_image(source: str | os.PathLike, target: str | os.PathLike, input_format: str, width: int,
+                height: int) -> None:
+    """Re-encode one picture as a JPEG that fits in width×height (never enlarged). The input is read only
+    through `input_format` (png_pipe, jpeg_pipe, webp_pipe: what its magic bytes said), so nothing but
+    that decoder sees it; a file that does not decode fails with MediaError."""
+    target = Path(target)
+    tmp = _tmp_beside(target)
+    fit = (f"scale='min({width},iw)':'min({height},ih)':force_original_aspect_ratio=decrease,"
+           "scale=trunc(iw/2)*2:trunc(ih/2)*2")
+    try:
+        _run(ffmpeg.input(str(source), f=input_format).output(str(tmp), vframes=1, vf=fit, f="image2",
+                                                              **{"q:v": 5}), "读取图片")
+        if not tmp.stat().st_size:
+            raise MediaError("读取图片失败")
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def cjk_font(bold: bool = False) -> str:
     """A CJK font file for slides (Debian's fonts-noto-cjk)."""
     pattern = "Noto Sans CJK SC:style=Bold" if bold else "Noto Sans CJK SC"

@@ -1,26 +1,39 @@
-"""Render the demo content's lesson videos from their slide scripts (scripts/render-videos)."""
+"""Render the lesson videos of content packages from their slide scripts ahead of import
+(scripts/render-videos). Renders go to the cache under LMS_DATA_DIR that `lms import-content`
+uses, never into the packages."""
 import argparse
 import sys
 from pathlib import Path
 
-import yaml
 from tqdm import tqdm
-
-from lms.media.slides import render_lesson_video
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Render lesson videos (video.mp4, captions.vtt) from slides.yaml")
-    parser.add_argument("root", nargs="?", default="content", type=Path)
-    parser.add_argument("--force", action="store_true", help="re-render videos that already exist")
+    parser = argparse.ArgumentParser(
+        description="Render lesson videos and captions from slides.yaml into LMS_DATA_DIR/rendered")
+    parser.add_argument("root", nargs="?", default="content", type=Path, help="a package, or a folder of packages")
+    parser.add_argument("--force", action="store_true", help="re-render videos that are already rendered")
     args = parser.parse_args(argv)
-    scripts = sorted(args.root.glob("*/*/slides.yaml"))
-    todo = [s for s in scripts if args.force or not (s.parent / "video.mp4").exists()]
-    for script in tqdm(todo, desc="渲染视频", unit="节", file=sys.stderr):
-        slides = yaml.safe_load(script.read_text(encoding="utf-8"))["slides"]
-        render_lesson_video(slides, script.parent / "video.mp4", script.parent / "captions.vtt")
-    print(f"{len(todo)} 个视频已渲染，{len(scripts) - len(todo)} 个已存在")
-    return 0
+
+    from lms import create_app
+    from lms.courses.importer import ContentError, load_package, package_folders
+    from lms.media.slides import render_cache_root, rendered_lesson, rendered_paths
+
+    with create_app().app_context():
+        cache, scripts, failures = render_cache_root(), [], 0
+        for folder in package_folders(args.root):
+            try:
+                spec = load_package(folder)
+            except ContentError as exc:
+                failures += 1
+                print(f"错误 {exc}", file=sys.stderr)
+                continue
+            scripts += [lesson.slides for lesson in spec.lessons if lesson.slides and lesson.video is None]
+        todo = [s for s in scripts if args.force or not all(p.is_file() for p in rendered_paths(s, cache))]
+        for slides in tqdm(todo, desc="渲染视频", unit="节", file=sys.stderr):
+            rendered_lesson(slides, cache, force=args.force)
+        print(f"{len(todo)} 个视频已渲染，{len(scripts) - len(todo)} 个已存在（{cache}）")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

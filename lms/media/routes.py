@@ -1,15 +1,15 @@
 """Media serving (Range 206 from Flask, or X-Accel-Redirect to nginx) and video upload/status."""
-import tempfile
 from pathlib import Path
 
-from flask import Blueprint, Request, Response, abort, current_app, flash, jsonify, redirect, render_template, \
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, \
     send_file, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from lms.courses.models import Course, Lesson, VideoAsset
+from lms.courses import authors
+from lms.courses.models import Lesson, VideoAsset
 from lms.extensions import db
-from lms.media import services
-from lms.media.ffmpeg_tools import MediaError
+from lms.media import services, upload_gate
 from lms.media.forms import VideoUploadForm
 
 bp = Blueprint("media", __name__)
@@ -17,22 +17,15 @@ bp = Blueprint("media", __name__)
 STATUS_LABELS = {"pending": "等待处理", "processing": "处理中", "ready": "可播放", "failed": "失败"}
 
 
-class StreamedUploadRequest(Request):
-    """File parts of a form go straight to a named file in the uploads folder, so a 2 GB video
-    is neither held in memory nor copied again after the request."""
-
-    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
-        if not self.path.startswith("/admin/lessons/"):
-            return super()._get_file_stream(total_content_length, content_type, filename, content_length)
-        return tempfile.NamedTemporaryFile(dir=services.uploads_root(), prefix=".tmp-upload-", delete=False)
-
-
 @bp.get("/media/<path:relpath>")
 @login_required
 def serve(relpath):
+    """Only files the signed-in user may see; anything else is 404, so nothing reveals that it exists."""
+    if any(part in ("", ".", "..") or part.startswith(".") for part in relpath.split("/")):
+        abort(404)  # no traversal, no hidden or partial (.tmp-) files
     root = (Path(current_app.config["DATA_DIR"]) / "media").resolve()
     path = (root / relpath).resolve()
-    if root not in path.parents or not path.is_file() or path.name.startswith(".tmp-"):
+    if root not in path.parents or not path.is_file() or not services.media_visible_to(current_user, relpath):
         abort(404)
     prefix = current_app.config.get("MEDIA_ACCEL_PREFIX")
     if prefix:
@@ -44,9 +37,28 @@ def serve(relpath):
     return response
 
 
-def _require_author():
-    if current_user.role not in ("admin", "instructor"):
+def _authored_lesson(lesson_id: int) -> Lesson:
+    lesson = db.session.get(Lesson, lesson_id) or abort(404)
+    if not authors.may_author(current_user, lesson.course_id):
         abort(403)
+    return lesson
+
+
+def _authored_asset(asset_id: int) -> VideoAsset:
+    """An upload (or imported video) of a course the user authors; 404 for every other asset."""
+    asset = db.session.get(VideoAsset, asset_id) or abort(404)
+    lesson = (db.session.get(Lesson, asset.lesson_id) if asset.lesson_id
+              else Lesson.query.filter_by(video_id=asset.id).first())
+    if lesson is None or not authors.may_author(current_user, lesson.course_id):
+        abort(404)
+    return asset
+
+
+@upload_gate.guard("media.upload", files_to_disk=True)
+def _judge_video_upload(lesson_id: int) -> int:
+    """Before any byte of the body is read: only an author of this lesson's course may send one."""
+    _authored_lesson(lesson_id)
+    return current_app.config["MAX_CONTENT_LENGTH"]
 
 
 def asset_status(asset: VideoAsset | None) -> dict:
@@ -63,48 +75,33 @@ def latest_upload(lesson: Lesson) -> VideoAsset | None:
 @bp.get("/admin/videos")
 @login_required
 def overview():
-    _require_author()
-    courses = Course.query.order_by(Course.id).all()
+    if current_user.role not in ("admin", "instructor"):
+        abort(403)
+    courses = authors.authored_courses(current_user)
     uploads = {lesson.id: latest_upload(lesson) for course in courses for lesson in course.active_lessons}
     return render_template("media/overview.html", courses=courses, uploads=uploads, labels=STATUS_LABELS)
-
-
-def _saved_path(storage) -> Path:
-    """Where StreamedUploadRequest put this file part."""
-    storage.stream.flush()
-    storage.stream.close()
-    return Path(storage.stream.name)
 
 
 @bp.route("/admin/lessons/<int:lesson_id>/video", methods=["GET", "POST"])
 @login_required
 def upload(lesson_id):
-    _require_author()
-    lesson = db.session.get(Lesson, lesson_id) or abort(404)
+    lesson = _authored_lesson(lesson_id)
     form = VideoUploadForm()
     if form.validate_on_submit():
-        video_tmp = _saved_path(form.video.data)
-        source = video_tmp.with_name(video_tmp.name.removeprefix(".tmp-upload-")
-                                     + Path(form.video.data.filename or "").suffix.lower())
-        video_tmp.replace(source)
-        captions = _saved_path(form.captions.data) if form.captions.data else None
+        video, captions = form.video.data, form.captions.data
         try:
-            asset = services.create_upload_asset(lesson, source, form.video.data.filename, captions)
-        except MediaError as exc:
-            form.captions.errors.append(exc.reason)
-            source.unlink(missing_ok=True)
+            asset = services.accept_upload(
+                lesson, current_user.id, upload_gate.saved_upload(video), video.filename,
+                upload_gate.saved_upload(captions) if captions else None, captions.filename if captions else "")
+        except services.UploadRejected as exc:
+            getattr(form, exc.field).errors.append(str(exc))
         else:
             from lms.jobs import enqueue_transcode
 
             enqueue_transcode(asset.id)
-            flash("已上传，正在排队转码。处理完成前，学员仍观看原来的视频。")
+            flash(_("已上传，正在排队转码。处理完成前，学员仍观看原来的视频。"))
             return redirect(url_for("media.upload", lesson_id=lesson.id))
-        finally:
-            if captions is not None:
-                captions.unlink(missing_ok=True)
-    for field in (form.video, form.captions):
-        if field.data and hasattr(field.data, "stream") and getattr(field.data.stream, "name", None):
-            Path(field.data.stream.name).unlink(missing_ok=True)  # a rejected upload leaves nothing behind
+    # parts not claimed by accept_upload are removed when the request ends (UploadRequest.close)
     return render_template("media/upload.html", lesson=lesson, form=form, current=asset_status(lesson.video),
                            latest=asset_status(latest_upload(lesson))), 400 if form.errors else 200
 
@@ -112,25 +109,24 @@ def upload(lesson_id):
 @bp.get("/admin/videos/<int:asset_id>/status")
 @login_required
 def status(asset_id):
-    _require_author()
-    return jsonify(asset_status(db.session.get(VideoAsset, asset_id) or abort(404)))
+    return jsonify(asset_status(_authored_asset(asset_id)))
 
 
 @bp.post("/admin/videos/<int:asset_id>/retry")
 @login_required
 def retry(asset_id):
-    _require_author()
-    asset = db.session.get(VideoAsset, asset_id) or abort(404)
+    asset = _authored_asset(asset_id)
     if asset.status == "failed":
         services.retry(asset)
         from lms.jobs import enqueue_transcode
 
         enqueue_transcode(asset.id)
-        flash("已重新排队处理。")
+        flash(_("已重新排队处理。"))
     return redirect(url_for("media.upload", lesson_id=asset.lesson_id) if asset.lesson_id else url_for("media.overview"))
 
 
 @bp.app_errorhandler(413)
 def too_large(error):
-    limit_mb = current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
-    return render_template("error.html", code=413, message=f"文件太大，最大允许 {limit_mb} MB。"), 413
+    limit_mb = max(1, (request.max_content_length or 0) // (1024 * 1024))
+    return render_template("error.html", code=413,
+                           message=_("上传的内容太大，最多 %(mb)s MB。", mb=limit_mb)), 413

@@ -9,17 +9,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from flask import current_app
-from sqlalchemy import or_, update
+from sqlalchemy import and_, exists, or_, update
 
 from lms.accounts.models import utcnow
-from lms.courses.models import Lesson, VideoAsset
+from lms.courses.models import Course, CourseAuthor, Lesson, VideoAsset
 from lms.extensions import db
 from lms.media import ffmpeg_tools
+from lms.media.upload_gate import UPLOAD_TEMP_PREFIX
 
 log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".flv", ".3gp", ".mpg", ".mpeg", ".ts",
@@ -42,6 +44,44 @@ def uploads_root() -> Path:
     path = Path(current_app.config["DATA_DIR"]) / "uploads"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+STRAY_UPLOAD_SECONDS = 3600
+
+
+def remove_stray_uploads(older_than: float = STRAY_UPLOAD_SECONDS) -> list[Path]:
+    """Delete upload temp files nobody has written for `older_than` seconds: left by a web process
+    killed mid-request, whose own cleanup never ran (an upload in progress keeps its file fresh)."""
+    cutoff = time.time() - older_than
+    removed = []
+    for path in uploads_root().glob(f"{UPLOAD_TEMP_PREFIX}*"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # its request finished meanwhile
+            continue
+    return removed
+
+
+def media_visible_to(user, relpath: str) -> bool:
+    """Whether `user` may fetch media/<relpath>: a rendition, poster or captions file of the current
+    video of a non-retired lesson of a published course, or of any video of a course they author;
+    admins see everything. One query on indexed columns (renditions lie beside their poster)."""
+    if user.role == "admin":
+        return True
+    poster = str(PurePosixPath(relpath).parent / "poster.jpg")
+    belongs = or_(VideoAsset.poster_path == poster, VideoAsset.captions_path == relpath)
+    published = and_(Lesson.video_id == VideoAsset.id, Lesson.retired.is_(False), Course.published.is_(True))
+    query = db.session.query(VideoAsset.id)
+    if user.role == "instructor":
+        authored = exists().where(CourseAuthor.course_id == Lesson.course_id, CourseAuthor.user_id == user.id)
+        query = (query.join(Lesson, or_(Lesson.video_id == VideoAsset.id, Lesson.id == VideoAsset.lesson_id))
+                 .join(Course, Course.id == Lesson.course_id).filter(belongs, or_(published, authored)))
+    else:
+        query = (query.join(Lesson, Lesson.video_id == VideoAsset.id)
+                 .join(Course, Course.id == Lesson.course_id).filter(belongs, published))
+    return query.limit(1).first() is not None
 
 
 def process_video(asset: VideoAsset, source: Path, on_progress=None) -> None:
@@ -98,6 +138,42 @@ def read_captions(path: Path) -> str:
     raise ffmpeg_tools.MediaError("字幕文件应为 WebVTT（.vtt）或 SubRip（.srt）格式")
 
 
+WEBVTT_CUE = re.compile(r"^((?:\d{2,}:)?\d{2}:\d{2}\.\d{3})[ \t]+-->[ \t]+((?:\d{2,}:)?\d{2}:\d{2}\.\d{3})(?:[ \t].*)?$")
+MAX_CAPTIONS_BYTES = 1024 * 1024
+
+
+def _vtt_seconds(stamp: str) -> float:
+    parts = [float(part) for part in stamp.split(":")]
+    return sum(value * 60 ** power for power, value in enumerate(reversed(parts)))
+
+
+def check_webvtt(raw: bytes) -> str:
+    """Captions uploaded on their own must be WebVTT: UTF-8, the WEBVTT header, at least one cue, and
+    every cue's timing well formed and ending after it starts. Raises MediaError naming the line."""
+    if len(raw) > MAX_CAPTIONS_BYTES:
+        raise ffmpeg_tools.MediaError(f"字幕文件太大，最多 {MAX_CAPTIONS_BYTES // 1024} KB")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ffmpeg_tools.MediaError("字幕文件不是 UTF-8 编码，请另存为 UTF-8") from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if not (lines[0] == "WEBVTT" or lines[0].startswith(("WEBVTT ", "WEBVTT\t"))):
+        raise ffmpeg_tools.MediaError("第 1 行应是 WEBVTT：这不是 WebVTT 字幕文件")
+    cues = 0
+    for number, line in enumerate(lines, start=1):
+        if "-->" not in line:
+            continue
+        match = WEBVTT_CUE.match(line.strip())
+        if match is None:
+            raise ffmpeg_tools.MediaError(f"第 {number} 行的时间格式不对，应像 00:00:01.000 --> 00:00:04.000")
+        if _vtt_seconds(match.group(2)) <= _vtt_seconds(match.group(1)):
+            raise ffmpeg_tools.MediaError(f"第 {number} 行的结束时间应晚于开始时间")
+        cues += 1
+    if not cues:
+        raise ffmpeg_tools.MediaError("字幕文件里没有任何一条字幕（形如 00:00:01.000 --> 00:00:04.000 的时间行）")
+    return text
+
+
 def attach_captions(asset: VideoAsset, path: Path | None) -> None:
     if path is None:
         asset.captions_path = None
@@ -116,16 +192,56 @@ def attach_captions(asset: VideoAsset, path: Path | None) -> None:
 
 # --- uploads and jobs ------------------------------------------------------------------------
 
-def create_upload_asset(lesson: Lesson, source: Path, original_name: str, captions: Path | None = None) -> VideoAsset:
-    """A pending asset for `lesson`; the lesson keeps playing its current video until this one is ready."""
+def create_upload_asset(lesson: Lesson, source: Path, original_name: str, captions: Path | None = None,
+                        uploader_id: int | None = None) -> VideoAsset:
+    """A pending asset for `lesson`; the lesson keeps playing its current video until this one is ready.
+    The audit log names the uploader, so the replacement is put down to them when it is swapped in."""
     asset = VideoAsset(lesson_id=lesson.id, status="pending", source_path=str(source), original_name=original_name)
     if captions is not None:
         attach_captions(asset, captions)
     elif lesson.video is not None:
         asset.captions_path = lesson.video.captions_path
     db.session.add(asset)
+    if uploader_id is not None:
+        from lms.records.models import AuditLog
+
+        db.session.flush()
+        db.session.add(AuditLog(actor_id=uploader_id, action="video.upload", target=f"asset:{asset.id}",
+                                detail=f"lesson:{lesson.id} {original_name}"))
     db.session.commit()
     return asset
+
+
+class UploadRejected(ValueError):
+    """An upload refused before it is queued; `field` is the form field it concerns."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def accept_upload(lesson: Lesson, uploader_id: int, video_part: Path, video_name: str,
+                  captions_part: Path | None = None, captions_name: str = "") -> VideoAsset:
+    """Queue-ready asset from the parts of an upload request. A file ffprobe cannot read, or captions
+    that are neither WebVTT nor SubRip, are refused here, naming the file, so they never reach the
+    queue; the request's cleanup then removes every part. The video part becomes the asset's source."""
+    try:
+        ffmpeg_tools.probe(video_part)
+    except ffmpeg_tools.MediaError as exc:
+        raise UploadRejected("video", f"{video_name}：{exc.reason}") from None
+    if captions_part is not None:
+        try:
+            read_captions(captions_part)
+        except ffmpeg_tools.MediaError as exc:
+            raise UploadRejected("captions", f"{captions_name}：{exc.reason}") from None
+    source = uploads_root() / f"{uuid.uuid4().hex}{Path(video_name or '').suffix.lower()}"
+    video_part.replace(source)
+    try:
+        return create_upload_asset(lesson, source, video_name, captions_part, uploader_id=uploader_id)
+    except BaseException:
+        db.session.rollback()
+        source.unlink(missing_ok=True)
+        raise
 
 
 def stale_before():
@@ -163,7 +279,8 @@ def run_asset(asset_id: int, on_progress=None) -> VideoAsset | None:
             on_progress(percent)
 
     try:
-        process_video(asset, Path(asset.source_path), on_progress=progress)
+        source = render_slide_script(asset) if asset.slide_script else Path(asset.source_path)
+        process_video(asset, source, on_progress=progress)
     except ffmpeg_tools.MediaError as exc:
         log.warning("video %s failed: %s %s", asset_id, exc.reason, exc.detail[-300:])
         db.session.rollback()
@@ -180,13 +297,57 @@ def run_asset(asset_id: int, on_progress=None) -> VideoAsset | None:
         return asset
     if asset.lesson_id:
         lesson = db.session.get(Lesson, asset.lesson_id)
-        lesson.video = asset  # the swap: learners now get the new video; credited records are untouched
+        swap_lesson_video(lesson, asset, actor_id=asset_uploader_id(asset), reason="upload")
     db.session.commit()
     if asset.lesson_id:
         from lms.jobs import enqueue_search_update
 
         enqueue_search_update([db.session.get(Lesson, asset.lesson_id).course_id])
     return asset
+
+
+def render_slide_script(asset: VideoAsset) -> Path:
+    """The video of an asset written as a slide script: rendered now (in the job; cached by content under
+    LMS_DATA_DIR/rendered, like a package's slides), its captions made from the same text."""
+    from lms.media import slides as slide_tools
+
+    try:
+        script = slide_tools.parse_slide_script(asset.slide_script)
+    except slide_tools.SlideScriptError as exc:
+        raise ffmpeg_tools.MediaError(str(exc)) from None
+    video, captions = slide_tools.rendered_lesson(script, slide_tools.render_cache_root())
+    attach_captions(asset, captions)
+    return video
+
+
+def asset_uploader_id(asset: VideoAsset) -> int | None:
+    """Who uploaded this asset, from the audit log (None for imported videos)."""
+    from lms.records.models import AuditLog
+
+    row = (db.session.query(AuditLog.actor_id)
+           .filter(AuditLog.action == "video.upload", AuditLog.target == f"asset:{asset.id}")
+           .order_by(AuditLog.id).first())
+    return row[0] if row else None
+
+
+def swap_lesson_video(lesson: Lesson, asset: VideoAsset, actor_id: int | None, reason: str) -> None:
+    """The one place a lesson's video changes: learners now get `asset`, and the audit log says
+    who replaced which asset with which, when. Progress earned on the old asset stays with it
+    (lms/courses/services.py starts afresh on the new one); credited records are untouched."""
+    from lms.records.models import AuditLog
+
+    from lms.courses.rules import record_rules
+
+    old_id = lesson.video_id
+    lesson.video = asset
+    db.session.flush()
+    if old_id is not None and old_id != asset.id:
+        db.session.add(AuditLog(actor_id=actor_id, action="video.replace", target=f"lesson:{lesson.id}",
+                                detail=f"asset {old_id} → {asset.id} ({reason})"))
+    change = record_rules(lesson.course)  # a course on the video-length rule: its 学时 follow the new video
+    if change.bumped:
+        db.session.add(AuditLog(actor_id=actor_id, action="course.rules", target=f"course:{lesson.course_id}",
+                                detail=f"第 {change.old_version} 版 → 第 {change.new_version} 版：" + "；".join(change.changes)))
 
 
 def retry(asset: VideoAsset) -> None:

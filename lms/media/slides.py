@@ -1,7 +1,13 @@
 """Lesson slide scripts → timed cues → a rendered video and its WebVTT captions."""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import uuid
 from pathlib import Path
+
+from flask import current_app
 
 from lms.media import ffmpeg_tools
 
@@ -27,8 +33,120 @@ def captions_vtt(slides: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def render_lesson_video(slides: list[dict], video_path: Path, captions_path: Path | None = None) -> None:
-    """Render the slides to `video_path` and write the matching captions (same text, same timing)."""
-    ffmpeg_tools.render_slides(slides, slide_durations(slides), video_path)
-    if captions_path is not None:
-        captions_path.write_text(captions_vtt(slides), encoding="utf-8")
+RENDER_VERSION = "1"  # bump when the renderer's output changes, so cached renders are redone
+
+
+def render_key(slides: list[dict]) -> str:
+    """The same slides (and renderer) always give the same key: the render cache is content-addressed."""
+    canonical = json.dumps([RENDER_VERSION, slides], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def render_cache_root() -> Path:
+    """Where videos rendered from slides live: a cache under LMS_DATA_DIR, remade when missing."""
+    return Path(current_app.config["DATA_DIR"]) / "rendered"
+
+
+def _render_folder(slides: list[dict]) -> Path:
+    key = render_key(slides)
+    return Path(key[:2]) / key[2:24]
+
+
+def is_render_of(path: str | None, slides: list[dict]) -> bool:
+    """Whether `path` is the cached render of these slides (wherever LMS_DATA_DIR lies)."""
+    return path is not None and Path(path).parent.parts[-2:] == _render_folder(slides).parts
+
+
+def rendered_paths(slides: list[dict], cache_root: Path) -> tuple[Path, Path]:
+    folder = cache_root / _render_folder(slides)
+    return folder / "video.mp4", folder / "captions.vtt"
+
+
+def rendered_lesson(slides: list[dict], cache_root: Path, force: bool = False) -> tuple[Path, Path]:
+    """The video and captions rendered from `slides` under `cache_root` (rendered when missing).
+
+    Never written into a content package: packages may be read-only, shared, or hold symlinks.
+    Both files are written to a fresh temporary name and renamed into place, so a link planted at
+    the final name is replaced, never followed.
+    """
+    video, captions = rendered_paths(slides, cache_root)
+    if force or not video.is_file():
+        ffmpeg_tools.render_slides(slides, slide_durations(slides), video)
+    if force or not captions.is_file():
+        write_new_file(captions, captions_vtt(slides))
+    return video, captions
+
+
+def write_new_file(target: Path, text: str) -> None:
+    """Write `text` to `target` through a temporary file that is created, never opened through a link."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{uuid.uuid4().hex}{target.suffix}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# --- slide scripts written in the browser (lms/courses/authoring.py) ----------------------------------
+
+MAX_SCRIPT_CHARS = 20_000
+MAX_SLIDES = 40
+MAX_POINTS = 3  # render_slides shows up to three points under a title
+MAX_TITLE_CHARS, MAX_POINT_CHARS, MAX_CAPTION_CHARS = 30, 40, 200
+
+
+class SlideScriptError(ValueError):
+    """A slide script that cannot be rendered; the message names the slide and the field."""
+
+
+def parse_slide_script(text: str) -> list[dict]:
+    """A slide script as in a package's slides.yaml (`slides:` — each with title, up to three points and
+    the caption spoken and shown under it), checked and reduced to those fields. YAML anchors and aliases
+    are refused, so a small script cannot expand into a huge one."""
+    import yaml
+
+    if len(text) > MAX_SCRIPT_CHARS:
+        raise SlideScriptError(f"幻灯片脚本太长：最多 {MAX_SCRIPT_CHARS} 个字符")
+    try:
+        if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise SlideScriptError("幻灯片脚本不能使用 YAML 锚点和别名（& 和 *）")
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"第 {mark.line + 1} 行" if mark else ""
+        raise SlideScriptError(f"幻灯片脚本的 YAML 格式有误{where}：{getattr(exc, 'problem', None) or exc}") from None
+    slides = data.get("slides") if isinstance(data, dict) else None
+    if not isinstance(slides, list) or not slides:
+        raise SlideScriptError("幻灯片脚本要以 slides: 开头，下面列出至少一张幻灯片")
+    if len(slides) > MAX_SLIDES:
+        raise SlideScriptError(f"幻灯片最多 {MAX_SLIDES} 张，现在有 {len(slides)} 张")
+    parsed = []
+    for n, slide in enumerate(slides, start=1):
+        if not isinstance(slide, dict):
+            raise SlideScriptError(f"第 {n} 张幻灯片应写成 title、points、caption 几项")
+        parsed.append({"title": _text(slide, "title", n, MAX_TITLE_CHARS, "标题"),
+                       "points": _points(slide.get("points"), n),
+                       "caption": _text(slide, "caption", n, MAX_CAPTION_CHARS, "字幕")})
+    return parsed
+
+
+def _text(slide: dict, key: str, n: int, limit: int, name: str) -> str:
+    value = slide.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise SlideScriptError(f"第 {n} 张幻灯片缺少{name}（{key}）")
+    if len(value.strip()) > limit:
+        raise SlideScriptError(f"第 {n} 张幻灯片的{name}（{key}）太长：最多 {limit} 个字")
+    return value.strip()
+
+
+def _points(points, n: int) -> list[str]:
+    if points is None:
+        return []
+    if not isinstance(points, list) or len(points) > MAX_POINTS:
+        raise SlideScriptError(f"第 {n} 张幻灯片的要点（points）应是最多 {MAX_POINTS} 条的列表")
+    return [_text({"point": p}, "point", n, MAX_POINT_CHARS, "要点") for p in points]

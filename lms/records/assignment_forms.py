@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from lms.audiences import AUDIENCES
 
@@ -22,4 +22,6 @@ class TargetForm(FlaskForm):
 
 for _code, _label in AUDIENCES.items():
     setattr(TargetForm, f"target_{_code}", DecimalField(
-        _label, places=2, validators=[DataRequired("请填写年度目标"), NumberRange(0, 1000, "应在 0 到 1000 之间")]))
+        _label, places=2,
+        # InputRequired, not DataRequired: 0 (no target) is falsy but a real answer
+        validators=[InputRequired("请填写年度目标"), NumberRange(0, 1000, "应在 0 到 1000 之间")]))

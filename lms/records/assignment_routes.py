@@ -7,10 +7,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from lms.accounts.models import Unit
+from lms.accounts.scope import OutsideScope, scoped_unit
 from lms.audiences import AUDIENCE_CODES
 from lms.courses.models import Course
 from lms.extensions import db
-from lms.records import assignments, export, services
+from lms.records import assignments, export
 from lms.records.assignment_forms import RequirementForm, TargetForm
 from lms.records.requirements import Requirement
 
@@ -100,8 +101,8 @@ def _report_scope():
         if unit is None:
             abort(404)
     try:
-        return services.scoped_unit(current_user, unit)
-    except services.OutsideScope:
+        return scoped_unit(current_user, unit)
+    except OutsideScope:
         abort(403)
 
 

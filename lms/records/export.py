@@ -1,18 +1,20 @@
 """Training-hour exports: detail and per-person summary, CSV (UTF-8 with BOM) and XLSX.
 
-Column names are a contract (DESIGN.md, Part 1). Every CSV cell that starts with
-= + - @ | % or a tab/CR is prefixed with an apostrophe so a spreadsheet never runs it.
+Column names are a contract (DESIGN.md, Part 1). Every text cell that starts with
+= + - @ | % (or their full-width forms) or a tab/CR is prefixed with an apostrophe so a spreadsheet
+never runs it; numbers are written as numbers, so a correction's -1.00 stays -1.00.
 """
 from __future__ import annotations
 
 import csv
 import io
 from decimal import Decimal
+from typing import NamedTuple
 
 import xlsxwriter
 
-from lms.audiences import audience_label
-from lms.records.services import annual_target, to_local
+from lms.audiences import AUDIENCE_CODES, audience_label
+from lms.records.services import annual_target, records_query, summary_query, to_local
 
 DETAIL_COLUMNS = [
     ("record_id", "记录编号"),
@@ -41,22 +43,38 @@ SUMMARY_COLUMNS = [
 ]
 KIND_LABELS = {"course": ("线上课程", "online course"), "offline": ("线下活动", "offline activity"),
                "correction": ("更正", "correction")}
-FORMULA_PREFIXES = ("=", "+", "-", "@", "|", "%", "\t", "\r")
+# Full-width forms too: a Chinese IME types them, and spreadsheets may read them as the ASCII ones.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "|", "%", "\t", "\r", "＝", "＋", "－", "＠", "｜", "％")
 
 
-def neutralise(value) -> str:
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
+def neutralise(text: str) -> str:
+    """A text cell a spreadsheet shows as text: an apostrophe before a formula-like start."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def csv_cell(value) -> str:
+    """Numbers as they are, None empty, anything else is text and neutralised."""
+    if value is None:
+        return ""
+    return str(value) if is_number(value) else neutralise(str(value))
 
 
 def headers(columns, lang: str) -> list[str]:
     return [zh if lang == "zh" else key for key, zh in columns]
 
 
+def audience_names(lang: str) -> dict[str, str]:
+    """Audience code → the name an export writes, looked up once (a gettext per row costs half the time)."""
+    return {code: audience_label(code) if lang == "zh" else code for code in AUDIENCE_CODES}
+
+
 def detail_rows(query, lang: str = "zh"):
     """Yield one dict per ledger record (values typed: Decimal, int, str)."""
+    audiences = audience_names(lang)
     for record, user, unit in query.yield_per(500):
         kind_zh, kind_en = KIND_LABELS.get(record.kind, (record.kind, record.kind))
         yield {
@@ -65,7 +83,7 @@ def detail_rows(query, lang: str = "zh"):
             "username": user.username,
             "unit": unit.name,
             "unit_code": unit.code,
-            "audience": audience_label(user.audience) if lang == "zh" else user.audience,
+            "audience": audiences.get(user.audience, user.audience),
             "activity": record.title,
             "type": kind_zh if lang == "zh" else kind_en,
             "hours": record.hours,
@@ -77,22 +95,39 @@ def detail_rows(query, lang: str = "zh"):
 
 
 def summary_rows(query, lang: str = "zh"):
-    totals: dict[int, dict] = {}
-    for record, user, unit in query:
-        row = totals.setdefault(user.id, {
-            "name": user.full_name,
-            "username": user.username,
-            "unit": unit.name,
-            "unit_code": unit.code,
-            "audience": audience_label(user.audience) if lang == "zh" else user.audience,
-            "total_hours": Decimal("0"),
-            "annual_target": annual_target(user.audience),
-        })
-        row["total_hours"] += record.hours
-    yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
-    for row in sorted(totals.values(), key=lambda r: (r["unit_code"], r["username"])):
-        row["target_met"] = yes if row["annual_target"] and row["total_hours"] >= row["annual_target"] else no
-        yield row
+    """One row per person from services.summary_query: the database sums, rows stream through."""
+    targets = {code: annual_target(code) for code in AUDIENCE_CODES}  # before the cursor opens
+    audiences = audience_names(lang)
+    yes, no, untargeted = ("是", "否", "无目标") if lang == "zh" else ("yes", "no", "no target")
+    for person in query.yield_per(500):
+        target = targets.get(person.audience, Decimal("0"))
+        total = person.total_hours or Decimal("0")
+        yield {
+            "name": person.full_name,
+            "username": person.username,
+            "unit": person.unit_name,
+            "unit_code": person.unit_code,
+            "audience": audiences.get(person.audience, person.audience),
+            "total_hours": total,
+            "annual_target": target,
+            "target_met": untargeted if not target else yes if total >= target else no,  # 0 = no target
+        }
+
+
+class Export(NamedTuple):
+    columns: list
+    query: object  # for a count (a progress bar)
+    rows: object  # an iterator of row dicts
+
+
+def export_rows(summary: bool, date_from=None, date_to=None, unit=None, audience=None,
+                lang: str = "zh") -> Export:
+    """The detail or per-person summary export for the filters (unit = its whole subtree)."""
+    if summary:
+        query = summary_query(date_from, date_to, unit, audience)
+        return Export(SUMMARY_COLUMNS, query, summary_rows(query, lang))
+    query = records_query(date_from, date_to, unit, audience)
+    return Export(DETAIL_COLUMNS, query, detail_rows(query, lang))
 
 
 def iter_csv(columns, rows, lang: str = "zh"):
@@ -102,7 +137,7 @@ def iter_csv(columns, rows, lang: str = "zh"):
     buffer.write("\ufeff")
     writer.writerow(headers(columns, lang))
     for row in rows:
-        writer.writerow([neutralise(row[key]) for key, _ in columns])
+        writer.writerow([csv_cell(row[key]) for key, _ in columns])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -116,7 +151,8 @@ def write_csv(stream, columns, rows, lang: str = "zh") -> None:
 
 
 def write_xlsx(path_or_stream, columns, rows, lang: str = "zh") -> int:
-    """XLSX in constant memory: rows are flushed to disk as they are written."""
+    """XLSX in constant memory: rows are flushed to disk as they are written. Text always goes in
+    as a string cell (never a formula), and neutralised as in CSV for when it is copied out."""
     workbook = xlsxwriter.Workbook(path_or_stream, {"constant_memory": True, "strings_to_formulas": False,
                                                     "strings_to_urls": False, "in_memory": False})
     sheet = workbook.add_worksheet("学时" if lang == "zh" else "hours")
@@ -126,11 +162,11 @@ def write_xlsx(path_or_stream, columns, rows, lang: str = "zh") -> int:
     for count, row in enumerate(rows, start=1):
         for col, (key, _) in enumerate(columns):
             value = row[key]
-            if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+            if is_number(value):
                 sheet.write_number(count, col, float(value))
             elif value is None:
                 sheet.write_blank(count, col, None)
             else:
-                sheet.write_string(count, col, neutralise(value))
+                sheet.write_string(count, col, neutralise(str(value)))
     workbook.close()
     return count

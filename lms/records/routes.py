@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from lms.accounts.models import Unit
+from lms.accounts.scope import OutsideScope, scoped_unit
 from lms.records import export, services
 from lms.records.forms import ExportForm
 
@@ -15,7 +16,11 @@ bp = Blueprint("records", __name__)
 @bp.get("/my/hours")
 @login_required
 def my_hours():
-    year = request.args.get("year", type=int)
+    try:
+        year = services.report_year(request.args.get("year"))
+    except services.BadYear as exc:
+        message = _("年份应是 %(first)d 到 %(last)d 之间的数字。", first=exc.first, last=exc.last)
+        return render_template("error.html", code=400, message=message), 400
     return render_template("records/my_hours.html", summary=services.my_hours(current_user, year))
 
 
@@ -33,8 +38,8 @@ def _resolve_unit(form: ExportForm):
             form.unit.errors.append(_("单位编码不存在"))
             return None
     try:
-        return services.scoped_unit(current_user, unit)
-    except services.OutsideScope:
+        return scoped_unit(current_user, unit)
+    except OutsideScope:
         abort(403)
 
 
@@ -54,9 +59,8 @@ def export_download():
     unit = _resolve_unit(form)
     if not valid or form.unit.errors:
         return render_template("records/export.html", form=form), 400
-    query = services.records_query(form.date_from.data, form.date_to.data, unit, form.audience.data or None)
-    columns = export.SUMMARY_COLUMNS if form.summary.data else export.DETAIL_COLUMNS
-    rows = (export.summary_rows if form.summary.data else export.detail_rows)(query)
+    columns, _query, rows = export.export_rows(form.summary.data, form.date_from.data, form.date_to.data, unit,
+                                               form.audience.data or None)
     stem = f"xueshi-{form.date_from.data or 'all'}-{form.date_to.data or date.today()}"
     if form.fmt.data == "xlsx":
         spool = tempfile.TemporaryFile()

@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
 from lms.accounts.models import Unit, User, utcnow
+from lms.accounts.scope import in_subtree
 from lms.courses.models import Course, LessonProgress
 from lms.extensions import db
 from lms.quizzes.models import QuizAttempt
@@ -32,15 +33,20 @@ def completion_key(user_id: int, course_id: int) -> str:
     return f"course:{course_id}:user:{user_id}"
 
 
-def credit_course_completion(user_id: int, course: Course) -> TrainingRecord:
-    """Write the one ledger record of a completed course; a concurrent second call gets the first's.
+def bonus_key(user_id: int, course_id: int) -> str:
+    return f"bonus:{course_id}:user:{user_id}"
 
-    The unique completion_key makes the database, not this check, the guarantee.
-    """
-    key = completion_key(user_id, course.id)
-    existing = TrainingRecord.query.filter_by(completion_key=key).first()
-    if existing:
-        return existing
+
+def certificate_number(user_id: int, course_id: int, earned_at: datetime) -> str:
+    """Unique by construction: a learner is credited a course once (completion_key is UNIQUE) and
+    the number names that pair; the random tail only keeps numbers unguessable for /verify."""
+    return f"KP{to_local(earned_at):%Y}-{course_id}-{user_id}-{secrets.token_hex(3).upper()}"
+
+
+def course_completion_record(user_id: int, course: Course, now: datetime, rules=None) -> TrainingRecord:
+    """The ledger record of a completed course, not yet added to the session: its 学时 are those of the
+    rules the learner is credited by (lms/courses/rules.py: the version they started under; the course's
+    current ones when `rules` is None), and it names that version."""
     lesson_ids = [lesson.id for lesson in course.active_lessons]
     watched = (
         db.session.query(func.coalesce(func.sum(LessonProgress.watched_seconds), 0.0))
@@ -54,58 +60,65 @@ def credit_course_completion(user_id: int, course: Course) -> TrainingRecord:
         .filter(QuizAttempt.user_id == user_id, QuizAttempt.quiz_id.in_(quiz_ids))
         .group_by(QuizAttempt.quiz_id)
     ]
-    now = utcnow()
-    record = TrainingRecord(
+    return TrainingRecord(
         user_id=user_id,
         course_id=course.id,
         title=course.title,
         kind="course",
-        hours=course.credit_hours,
+        hours=rules.credit_hours if rules is not None else course.credit_hours,
+        course_version=rules.version if rules is not None else course.version,
         watched_minutes=Decimal(str(round(float(watched) / 60, 1))),
         quiz_score=round(sum(best_scores) / len(best_scores)) if best_scores else None,
         earned_at=now,
         source="online",
-        certificate_no=f"KP{now:%Y}-{secrets.token_hex(4).upper()}",
-        completion_key=key,
+        certificate_no=certificate_number(user_id, course.id, now),
+        completion_key=completion_key(user_id, course.id),
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(record)
-        db.session.add(AuditLog(actor_id=user_id, action="record.credit", target=f"course:{course.id}",
-                                detail=f"{record.hours} 学时"))
-        db.session.commit()
-        return record
-    except IntegrityError:
-        db.session.rollback()
-        return TrainingRecord.query.filter_by(completion_key=key).one()
 
 
-def credit_final_test_bonus(user_id: int, course: Course) -> TrainingRecord | None:
-    """The package's extra 学时 for a completed course whose end-of-course test (the last lesson's
-    quiz) was passed with at least bonus_min_score — once, like the completion itself."""
-    lessons = course.active_lessons
-    if not course.bonus_hours or not lessons or lessons[-1].quiz is None:
-        return None
-    best = (db.session.query(func.max(QuizAttempt.score))
-            .filter_by(user_id=user_id, quiz_id=lessons[-1].quiz.id, passed=True).scalar())
-    if best is None or best < (course.bonus_min_score or 0):
-        return None
-    key = f"bonus:{course.id}:user:{user_id}"
+def credit_audit(record: TrainingRecord) -> AuditLog:
+    return AuditLog(actor_id=record.user_id, action="record.credit", target=f"course:{record.course_id}",
+                    detail=f"{record.hours} 学时")
+
+
+def credit_course_completion(user_id: int, course: Course) -> TrainingRecord:
+    """Write a course's completion record now, without looking at the learner's progress (for
+    callers that decided it elsewhere; learners are credited by lms.courses.completion, which
+    decides when it is due). A concurrent second call gets the first's record: the unique
+    completion_key makes the database, not this check, the guarantee."""
+    key = completion_key(user_id, course.id)
     existing = TrainingRecord.query.filter_by(completion_key=key).first()
     if existing:
         return existing
-    record = TrainingRecord(user_id=user_id, course_id=course.id, title=f"{course.title}（结业测验加分）",
-                            kind="course", hours=course.bonus_hours, quiz_score=best, earned_at=utcnow(),
-                            source="online", completion_key=key,
-                            note=f"结业测验 {best} 分，达到加分线 {course.bonus_min_score} 分")
+    record = course_completion_record(user_id, course, utcnow())
     try:
         with db.session.begin_nested():
             db.session.add(record)
+        db.session.add(credit_audit(record))
         db.session.commit()
         return record
     except IntegrityError:
         db.session.rollback()
         return TrainingRecord.query.filter_by(completion_key=key).one()
+
+
+def final_test_bonus_record(user_id: int, course: Course) -> TrainingRecord | None:
+    """The package's extra 学时 for a completed course whose end-of-course test (the last lesson's
+    quiz) was passed at the FIRST attempt with at least bonus_min_score (retries cannot raise it),
+    not yet added to the session; None when not earned. lms.courses.completion writes it with the
+    completion, once (its own completion_key)."""
+    from lms.quizzes.services import first_attempt
+
+    lessons = course.active_lessons
+    if not course.bonus_hours or not lessons or lessons[-1].quiz is None:
+        return None
+    first = first_attempt(user_id, lessons[-1].quiz.id)
+    if first is None or not first.passed or first.score < (course.bonus_min_score or 0):
+        return None
+    return TrainingRecord(user_id=user_id, course_id=course.id, title=f"{course.title}（结业测验加分）",
+                          kind="course", hours=course.bonus_hours, quiz_score=first.score, earned_at=utcnow(),
+                          source="online", completion_key=bonus_key(user_id, course.id),
+                          note=f"结业测验第一次 {first.score} 分，达到加分线 {course.bonus_min_score} 分")
 
 
 def year_bounds_utc(year: int) -> tuple[datetime, datetime]:
@@ -132,6 +145,29 @@ def annual_target(audience: str) -> Decimal:
     return Decimal(str(current_app.config["ANNUAL_TARGETS"].get(audience, 0)))
 
 
+FIRST_RECORD_YEAR = 2000
+
+
+class BadYear(ValueError):
+    """A requested year outside first..last, or not a number."""
+
+    def __init__(self, first: int, last: int):
+        super().__init__(f"year must be {first}..{last}")
+        self.first, self.last = first, last
+
+
+def report_year(text: str | None) -> int:
+    """The year a page asks for (?year=): this year when empty; BadYear unless ASCII digits within
+    FIRST_RECORD_YEAR..next year (no records lie outside, and year 9999 has no end to compute)."""
+    this_year = to_local(utcnow()).year
+    if text is None or not text.strip():
+        return this_year
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and FIRST_RECORD_YEAR <= int(text) <= this_year + 1):
+        raise BadYear(FIRST_RECORD_YEAR, this_year + 1)
+    return int(text)
+
+
 def my_hours(user, year: int | None = None) -> dict:
     year = year or to_local(utcnow()).year
     start, end = year_bounds_utc(year)
@@ -156,37 +192,43 @@ def my_hours(user, year: int | None = None) -> dict:
     }
 
 
-class OutsideScope(PermissionError):
-    """A unit administrator asked for a unit outside their own subtree."""
-
-
-def scoped_unit(user, unit: Unit | None) -> Unit | None:
-    """The unit a report may cover: admins any unit (None = all); unit admins their own
-    subtree only — their own unit when none is asked, OutsideScope beyond it."""
-    if user.role != "unit_admin":
-        return unit
-    own = user.unit
-    if unit is None:
-        return own
-    if not unit.path.startswith(own.path):
-        raise OutsideScope(unit.code)
-    return unit
-
-
-def records_query(date_from: date | None = None, date_to: date | None = None,
-                  unit: Unit | None = None, audience: str | None = None):
-    """Ledger rows with their users and units, filtered; `date_to` is inclusive (local days)."""
-    query = (
-        db.session.query(TrainingRecord, User, Unit)
-        .join(User, TrainingRecord.user_id == User.id)
-        .join(Unit, User.unit_id == Unit.id)
-    )
+def _ledger_filters(query, date_from: date | None, date_to: date | None, unit: Unit | None,
+                    audience: str | None):
+    """The export filters on a query joining TrainingRecord, User and Unit; `date_to` is inclusive
+    (local days) and `unit` covers its whole subtree."""
     if date_from:
         query = query.filter(TrainingRecord.earned_at >= day_start_utc(date_from))
     if date_to:
         query = query.filter(TrainingRecord.earned_at < day_start_utc(date_to + timedelta(days=1)))
     if unit is not None:
-        query = query.filter(Unit.path.startswith(unit.path))
+        query = query.filter(in_subtree(unit))
     if audience:
         query = query.filter(User.audience == audience)
+    return query
+
+
+def records_query(date_from: date | None = None, date_to: date | None = None,
+                  unit: Unit | None = None, audience: str | None = None):
+    """Ledger rows with their users and units, filtered, oldest first."""
+    query = (
+        db.session.query(TrainingRecord, User, Unit)
+        .join(User, TrainingRecord.user_id == User.id)
+        .join(Unit, User.unit_id == Unit.id)
+    )
+    query = _ledger_filters(query, date_from, date_to, unit, audience)
     return query.order_by(TrainingRecord.earned_at, TrainingRecord.id)
+
+
+def summary_query(date_from: date | None = None, date_to: date | None = None,
+                  unit: Unit | None = None, audience: str | None = None):
+    """One row per person with ledger records in the period (same filters as records_query):
+    full_name, username, audience, unit_name, unit_code, total_hours — summed by the database."""
+    query = (
+        db.session.query(User.full_name, User.username, User.audience, Unit.name.label("unit_name"),
+                         Unit.code.label("unit_code"), func.sum(TrainingRecord.hours).label("total_hours"))
+        .select_from(TrainingRecord)
+        .join(User, TrainingRecord.user_id == User.id)
+        .join(Unit, User.unit_id == Unit.id)
+    )
+    query = _ledger_filters(query, date_from, date_to, unit, audience)
+    return query.group_by(User.id, Unit.id).order_by(Unit.code, User.username)

@@ -86,7 +86,7 @@ def seed(env: dict, viewers: int) -> tuple[int, list[tuple[str, str]]]:
                                           headers={"User-Agent": USER_AGENT}):
                 g.pop("csrf_token", None)  # g lives in the app context shared by these request contexts
                 token = generate_csrf()
-                session.update({"_user_id": str(user.id), "_fresh": True, "_id": _create_identifier()})
+                session.update({"_user_id": user.get_id(), "_fresh": True, "_id": _create_identifier()})
                 credentials.append((serializer.dumps(dict(session)), token))
         lesson_id = lesson.id
         db.session.remove()

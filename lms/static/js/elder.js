@@ -1,7 +1,8 @@
 /* 长辈版 helpers, all optional: every page works without them.
    - 朗读: reads the lesson text, or a question with its choices, with the browser's speech synthesis
      (zh-CN); a visible 停止朗读 button while it speaks; a plain note when the tablet has no voice;
-   - 看答案: shows one question's verdict and explanation in place (the form also works without JS);
+   - 看答案: commits one question's answer and shows its verdict in place, then locks that question
+     (the form also works without JS);
    - PIN keypad: the big on-screen digits fill the PIN field;
    - time-out warning on shared tablets: an inline banner (no pop-up) with one large button and
      ≥ 20 s to press it before the server signs the learner out. */
@@ -105,6 +106,12 @@
           var fresh = doc.getElementById(id), old = document.getElementById(id);
           if (fresh && old) {
             old.parentNode.replaceChild(document.importNode(fresh, true), old);
+            if (!doc.querySelector("#q" + button.value + " button[data-check]")) {
+              // the answer is committed and final: the question can no longer be changed
+              Array.prototype.forEach.call(document.querySelectorAll("#q" + button.value + " input"),
+                function (input) { input.disabled = true; });
+              button.parentNode.removeChild(button);
+            }
             var placed = document.getElementById(id);
             placed.setAttribute("tabindex", "-1");
             placed.focus();

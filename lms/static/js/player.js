@@ -66,7 +66,7 @@
 
   function show(result) {
     var pct = Math.round(result.watched_share * 100);
-    if (meter) { meter.setAttribute("aria-valuenow", pct); meter.firstElementChild.style.width = pct + "%"; }
+    if (meter) { meter.value = pct; meter.textContent = pct + "%"; }
     if (statusEl) statusEl.textContent = result.video_done ? (d.msgDone || "✔") : (d.msgWatched || "%s%").replace("%s", pct);
   }
 

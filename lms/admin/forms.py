@@ -1,0 +1,24 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, IntegerField, StringField
+from wtforms.validators import Length, NumberRange, Optional, ValidationError
+
+
+class AuditFilterForm(FlaskForm):
+    """GET form (it changes nothing), so CSRF is off; every bad field is still named."""
+
+    class Meta:
+        csrf = False
+
+    actor = StringField(_l("操作人账号"), validators=[Optional(), Length(max=64)])
+    action = StringField(_l("操作（开头）"), validators=[Optional(), Length(max=60)],
+                         description=_l("例如 unit. 表示所有单位操作"))
+    target = StringField(_l("对象"), validators=[Optional(), Length(max=120)],
+                         description=_l("例如 user:12；以冒号结尾表示一类，如 course:"))
+    date_from = DateField(_l("开始日期"), validators=[Optional()], format="%Y-%m-%d")
+    date_to = DateField(_l("结束日期"), validators=[Optional()], format="%Y-%m-%d")
+    before = IntegerField(validators=[Optional(), NumberRange(min=1)])
+
+    def validate_date_to(self, field):
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError(_l("结束日期不能早于开始日期"))

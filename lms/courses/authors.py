@@ -1,0 +1,74 @@
+"""Course authorship: which instructors may replace a course's videos and follow their processing.
+Admins may do so on every course; an instructor only on the courses they author."""
+from __future__ import annotations
+
+from lms.accounts.models import User
+from lms.courses.models import Course, CourseAuthor
+from lms.extensions import db
+from lms.records.models import AuditLog
+
+
+class AuthorshipError(ValueError):
+    pass
+
+
+def may_author(user, course_id: int) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.role == "admin":
+        return True
+    if user.role != "instructor":
+        return False
+    return db.session.get(CourseAuthor, (course_id, user.id)) is not None
+
+
+def authored_courses(user) -> list[Course]:
+    """The courses `user` may author, in catalogue order (every course for admins)."""
+    query = Course.query.order_by(Course.id)
+    if user.role != "admin":
+        query = query.join(CourseAuthor, CourseAuthor.course_id == Course.id).filter(CourseAuthor.user_id == user.id)
+    return query.all()
+
+
+def author_names(course: Course) -> list[str]:
+    return [username for (username,) in db.session.query(User.username)
+            .join(CourseAuthor, CourseAuthor.user_id == User.id)
+            .filter(CourseAuthor.course_id == course.id).order_by(User.username)]
+
+
+def _course_and_user(slug: str, username: str) -> tuple[Course, User]:
+    course = Course.query.filter_by(slug=slug).first()
+    if course is None:
+        raise AuthorshipError(f"没有课程“{slug}”")
+    user = User.query.filter_by(username=username).first()
+    if user is None:
+        raise AuthorshipError(f"没有账号“{username}”")
+    return course, user
+
+
+def add_author(slug: str, username: str, actor_id: int | None = None) -> bool:
+    """Make `username` an author of course `slug`; False when they already were."""
+    course, user = _course_and_user(slug, username)
+    if user.role != "instructor":
+        raise AuthorshipError(f"账号“{username}”的角色是 {user.role}，只有教师（instructor）可以做课程作者"
+                              "（管理员本来就能管理所有课程）")
+    if db.session.get(CourseAuthor, (course.id, user.id)) is not None:
+        return False
+    db.session.add(CourseAuthor(course_id=course.id, user_id=user.id))
+    db.session.add(AuditLog(actor_id=actor_id, action="course.author.add", target=f"course:{course.id}",
+                            detail=username))
+    db.session.commit()
+    return True
+
+
+def remove_author(slug: str, username: str, actor_id: int | None = None) -> bool:
+    """Remove `username` from the authors of course `slug`; False when they were not one."""
+    course, user = _course_and_user(slug, username)
+    row = db.session.get(CourseAuthor, (course.id, user.id))
+    if row is None:
+        return False
+    db.session.delete(row)
+    db.session.add(AuditLog(actor_id=actor_id, action="course.author.remove", target=f"course:{course.id}",
+                            detail=username))
+    db.session.commit()
+    return True

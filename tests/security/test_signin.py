@@ -1,0 +1,247 @@
+"""Attacks on sign-in (issue 9, defect 5): racing the failure count, listing accounts, locking someone
+out, spraying one password, guessing from many addresses; the same for tablet PINs.
+
+Hash checks are counted, not timed: every password and PIN check goes through check_password_hash."""
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+
+import pytest
+
+from lms.extensions import db
+from tests.conftest import CSRF_RE, BrowserLikeClient
+from tests.test_concurrency import race_app  # noqa: F401  (SQLite file, then PostgreSQL)
+from tests.test_elder import klass, open_tablet, pupils, teacher, type_pin  # noqa: F401
+
+ATTACKER, OWNER = "203.0.113.66", "198.51.100.7"
+
+
+@pytest.fixture
+def hash_checks(monkeypatch):
+    """The hashes every password or PIN check was made against, in order, from any thread."""
+    from lms.accounts import models, services
+    from lms.classroom import services as classroom
+    from werkzeug.security import check_password_hash
+
+    checked, lock = [], threading.Lock()
+
+    def counting(pwhash, password):
+        with lock:
+            checked.append(pwhash)
+        return check_password_hash(pwhash, password)
+
+    for module in (models, services, classroom):  # wherever sign-in code looks the name up
+        monkeypatch.setattr(module, "check_password_hash", counting, raising=False)
+    return checked
+
+
+def client_at(app, address: str) -> BrowserLikeClient:
+    client = BrowserLikeClient(app.test_client())
+    client.client.environ_base["REMOTE_ADDR"] = address
+    client.refresh_token("/login")
+    return client
+
+
+def post_login(client: BrowserLikeClient, username: str, password: str):
+    return client.client.post("/login", data={"username": username, "password": password,
+                                              "csrf_token": client.token})
+
+
+def all_at_once(calls):
+    """Run the calls in parallel threads released together; their results in order."""
+    barrier = threading.Barrier(len(calls))
+    results, errors = [None] * len(calls), []
+
+    def run(index, call):
+        try:
+            barrier.wait()
+            results[index] = call()
+        except Exception as exc:  # asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    return results
+
+
+def comparable(page: str, username: str) -> str:
+    """A login page with what legitimately differs (the echoed name, the CSRF token, the seconds left
+    to wait, which tick on) blanked out."""
+    page = CSRF_RE.sub(lambda match: match.group(0).replace(match.group(1), ""), page).replace(username, "NAME")
+    return re.sub(r"\d+ 秒", "N 秒", page)
+
+
+def make_teacher(app):
+    from lms.accounts.services import create_user, get_or_create_unit
+
+    with app.app_context():
+        unit = get_or_create_unit("county", "垫江县", "county")
+        create_user("wang.teacher", "王老师", "correct-horse", "instructor", "elder", unit.code)
+        db.session.commit()
+
+
+# --- passwords ---------------------------------------------------------------------------------------
+
+def test_forty_parallel_wrong_passwords_get_at_most_five_checks(race_app, hash_checks):
+    """40 wrong passwords at once for one account from one address: at most 5 are checked, the rest get 429."""
+    make_teacher(race_app)
+    clients = [client_at(race_app, ATTACKER) for _ in range(40)]
+    responses = all_at_once([lambda c=c: post_login(c, "wang.teacher", "guess") for c in clients])
+    assert 1 <= len(hash_checks) <= 5
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses[429] >= 35 and statuses[302] == 0
+
+
+def test_right_password_among_parallel_guesses_after_the_limit_is_refused(race_app, hash_checks):
+    """5 wrong passwords, then 20 at once with the right one among them: 429 for all, none checked, nobody signed in."""
+    make_teacher(race_app)
+    attacker = client_at(race_app, ATTACKER)
+    for _ in range(5):
+        post_login(attacker, "wang.teacher", "guess")
+    clients = [client_at(race_app, ATTACKER) for _ in range(20)]
+    passwords = ["guess"] * 19 + ["correct-horse"]
+    responses = all_at_once([lambda c=c, p=p: post_login(c, "wang.teacher", p) for c, p in zip(clients, passwords)])
+    assert [response.status_code for response in responses] == [429] * 20
+    assert len(hash_checks) == 5
+
+
+def test_unknown_account_answers_like_a_wrong_password(app, make_user, hash_checks):
+    """An unknown account and a wrong password: same status and page, one hash check each, of the same method and cost."""
+    user = make_user(username="wang.teacher")
+    real = post_login(client_at(app, ATTACKER), "wang.teacher", "guess")
+    unknown = post_login(client_at(app, ATTACKER), "wang.teachr", "guess")
+    assert real.status_code == unknown.status_code == 400
+    assert comparable(real.get_data(as_text=True), "wang.teacher") == comparable(
+        unknown.get_data(as_text=True), "wang.teachr")
+    assert len(hash_checks) == 2  # the unknown account still costs a check
+    assert hash_checks[0] == user.password_hash and hash_checks[1] != user.password_hash
+    assert hash_checks[1].split("$")[0] == user.password_hash.split("$")[0]  # e.g. scrypt:32768:8:1
+
+
+def test_throttled_unknown_account_reads_like_a_throttled_real_one(app, make_user):
+    """Six wrong passwords for a real and for an unknown account: both get the same 429 page, neither says 锁定."""
+    make_user(username="wang.teacher")
+    pages = {}
+    for name, address in (("wang.teacher", "203.0.113.1"), ("nobody.here", "203.0.113.2")):
+        client = client_at(app, address)
+        responses = [post_login(client, name, "guess") for _ in range(6)]
+        assert [r.status_code for r in responses] == [400] * 4 + [429, 429]
+        pages[name] = comparable(responses[-1].get_data(as_text=True), name)
+        assert "尝试次数太多" in pages[name] and "锁定" not in pages[name]
+        assert 0 < int(responses[-1].headers["Retry-After"]) <= 30
+    assert pages["wang.teacher"] == pages["nobody.here"]
+
+
+def test_guesser_elsewhere_cannot_lock_the_owner_out(app, make_user):
+    """20 wrong passwords for a teacher from address A: A waits (429); the teacher signs in from address B (302)."""
+    make_user(username="wang.teacher")
+    attacker = client_at(app, ATTACKER)
+    responses = [post_login(attacker, "wang.teacher", "guess") for _ in range(20)]
+    assert responses[-1].status_code == 429
+    owner = client_at(app, OWNER)
+    assert post_login(owner, "wang.teacher", "correct-horse").status_code == 302
+    assert owner.get("/my/hours").status_code == 200
+
+
+def test_password_spraying_from_one_address_is_slowed(app, make_user, hash_checks):
+    """One password tried on many account names from one address (limit set to 6): 6 checked, then 429 for every
+    account from there, a real one with its right password too; from another address that account signs in."""
+    app.config["SIGNIN_LIMITS"]["password-address"] = (6, 60, 900, 3600)
+    make_user(username="wang.teacher")
+    sprayer = client_at(app, ATTACKER)
+    statuses = [post_login(sprayer, f"user{n}", "12345678").status_code for n in range(10)]
+    assert statuses == [400] * 5 + [429] * 5 and len(hash_checks) == 6
+    assert post_login(sprayer, "wang.teacher", "correct-horse").status_code == 429
+    assert post_login(client_at(app, OWNER), "wang.teacher", "correct-horse").status_code == 302
+
+
+def test_guessing_one_account_from_many_addresses_is_slowed(app, make_user, hash_checks):
+    """One account guessed from 4 addresses, 3 wrong passwords each (account-wide limit set to 8): 8 checked,
+    then every address waits (429), a fresh one too."""
+    app.config["SIGNIN_LIMITS"]["password-account"] = (8, 60, 900, 24 * 3600)
+    make_user(username="wang.teacher")
+    statuses = [post_login(client_at(app, f"203.0.113.{n}"), "wang.teacher", "guess").status_code
+                for n in range(1, 5) for _ in range(3)]
+    assert statuses == [400] * 7 + [429] * 5 and len(hash_checks) == 8
+    assert post_login(client_at(app, "192.0.2.1"), "wang.teacher", "guess").status_code == 429
+
+
+def test_ipv6_guesser_cannot_rotate_addresses_within_a_64(app, make_user, hash_checks):
+    """Wrong passwords from 10 addresses of one IPv6 /64: counted as one address, so 5 checks then 429."""
+    make_user(username="wang.teacher")
+    statuses = [post_login(client_at(app, f"2001:db8:1:2::{n:x}"), "wang.teacher", "guess").status_code
+                for n in range(1, 11)]
+    assert statuses == [400] * 4 + [429] * 6 and len(hash_checks) == 5
+
+
+def test_admin_unlock_lifts_the_wait(app, make_user):
+    """An administrator runs `lms users unlock` for a throttled account: its owner signs in from that address at once."""
+    make_user(username="wang.teacher")
+    client = client_at(app, ATTACKER)
+    for _ in range(5):
+        post_login(client, "wang.teacher", "guess")
+    assert post_login(client, "wang.teacher", "correct-horse").status_code == 429
+    result = app.test_cli_runner().invoke(args=["users", "unlock", "wang.teacher"])
+    assert result.exit_code == 0 and "已解除" in result.output
+    assert post_login(client, "wang.teacher", "correct-horse").status_code == 302
+
+
+# --- tablet PINs ----------------------------------------------------------------------------------------
+
+def tablet_copies(client: BrowserLikeClient, count: int) -> list[BrowserLikeClient]:
+    """`count` more clients carrying this tablet's session cookie (as a copied cookie would)."""
+    cookie = client.client.get_cookie("session").value
+    copies = []
+    for _ in range(count):
+        copy = BrowserLikeClient(client.application.test_client())
+        copy.client.set_cookie("session", cookie)
+        copy.token = client.token
+        copies.append(copy)
+    return copies
+
+
+def test_twenty_parallel_wrong_pins_get_at_most_five_checks(browser_client, teacher, klass, pupils, hash_checks):
+    """20 wrong PINs at once for one learner on one tablet: at most 5 are checked, the rest are refused (403)."""
+    zhang, _ = pupils
+    open_tablet(browser_client, teacher, klass)
+    hash_checks.clear()  # the teacher's own sign-in
+    responses = all_at_once([lambda c=c: type_pin(c, zhang, "0000") for c in tablet_copies(browser_client, 20)])
+    assert 1 <= len(hash_checks) <= 5
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses[403] >= 15 and statuses[302] == 0
+
+
+def test_pin_guesser_on_one_tablet_cannot_lock_the_learner_out_of_another(app, teacher, klass, pupils):
+    """12 wrong PINs for a learner on tablet A: A refuses (403, 已锁定); on tablet B the learner signs in (302)."""
+    zhang, _ = pupils
+    tablet_a, tablet_b = (BrowserLikeClient(app.test_client()) for _ in range(2))
+    open_tablet(tablet_a, teacher, klass)
+    open_tablet(tablet_b, teacher, klass)
+    responses = [type_pin(tablet_a, zhang, "0000") for _ in range(12)]
+    assert responses[-1].status_code == 403 and "已锁定" in responses[-1].get_data(as_text=True)
+    assert type_pin(tablet_a, zhang, "1234").status_code == 403
+    assert type_pin(tablet_b, zhang, "1234").status_code == 302
+
+
+def test_one_pin_sprayed_over_a_class_roster_is_slowed(app, browser_client, teacher, klass, pupils, make_user, hash_checks):
+    """One PIN tried on every learner of a roster (tablet-wide limit set to 3): 3 checked, then the tablet waits
+    (403) for everyone, even with a right PIN, until a teacher opens it afresh."""
+    from lms.classroom.services import set_pin
+
+    app.config["SIGNIN_LIMITS"]["pin-tablet"] = (3, 30, 300, 3600)
+    others = [make_user(unit="class-1", full_name=f"学员{n}") for n in range(3)]
+    for learner in others:
+        set_pin(learner, "4444")
+    open_tablet(browser_client, teacher, klass)
+    hash_checks.clear()
+    statuses = [type_pin(browser_client, learner, "0000").status_code for learner in (*others, pupils[0])]
+    assert statuses == [400, 400, 403, 403] and len(hash_checks) == 3
+    assert type_pin(browser_client, pupils[1], "5678").status_code == 403
+    open_tablet(browser_client, teacher, klass)
+    assert type_pin(browser_client, pupils[1], "5678").status_code == 302
