@@ -32,6 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.login_message = None
 
     from lms import models  # noqa: F401  (register every model with SQLAlchemy)
+    from lms.courses import videos  # noqa: F401  (a video made ready by lms/media goes into its lesson)
     from lms.accounts.routes import bp as accounts_bp
     from lms.courses.routes import bp as courses_bp
     from lms.health import bp as health_bp
@@ -42,9 +43,24 @@ def create_app(config: dict | None = None) -> Flask:
     from lms.search.routes import bp as search_bp
     from lms.elder.routes import bp as elder_bp
     from lms.classroom.routes import bp as classroom_bp
+    from lms.admin.routes import bp as admin_bp
 
     for blueprint in (accounts_bp, courses_bp, quizzes_bp, media_bp, records_bp, assignments_bp, health_bp, elder_bp, classroom_bp, search_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(admin_bp)  # the console's home and navigation (lms/admin)
+    from lms.accounts.people_routes import account_bp, bp as people_bp
+
+    app.register_blueprint(people_bp)  # /admin/people (lms/accounts/people.py)
+    app.register_blueprint(account_bp)  # /account/password: everyone's own password
+    from lms.accounts.unit_routes import bp as units_bp
+
+    app.register_blueprint(units_bp)  # /admin/units (lms/accounts/units.py)
+    from lms.quizzes.authoring_routes import bp as quiz_editor_bp
+
+    app.register_blueprint(quiz_editor_bp)  # /admin/quizzes: the quiz editor (lms/quizzes/authoring.py)
+    from lms.courses.authoring_routes import bp as authoring_bp
+
+    app.register_blueprint(authoring_bp)  # /admin/courses: course and lesson authoring (lms/courses/authoring.py)
 
     from lms.cli import register_commands
 

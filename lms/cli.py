@@ -28,6 +28,7 @@ def main():
 
 def register_commands(app):
     app.cli.add_command(import_content)
+    app.cli.add_command(export_content)
     app.cli.add_command(users)
     app.cli.add_command(units)
     app.cli.add_command(hours)
@@ -79,6 +80,28 @@ def import_content(path: Path, rename: bool = False):
             click.echo(f"未导入 {folder.name}：{reason}", err=True)
         rest = "其余已导入" if len(failures) < len(folders) else "没有导入任何课程包"
         raise click.ClickException(f"{len(failures)} 个课程包未导入（{rest}）：{'、'.join(f.name for f in failures)}")
+
+
+@click.command("export-content")
+@click.argument("slug")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@with_appcontext
+def export_content(slug: str, directory: Path):
+    """Write course SLUG as a package DIRECTORY/<slug>/ that `lms import-content` reads back to the same course."""
+    from lms.courses.exporter import ExportError, export_course
+    from lms.courses.models import Course
+
+    course = Course.query.filter_by(slug=slug).first()
+    if course is None:
+        raise click.ClickException(f"没有课程“{slug}”")
+    with tqdm(total=len(course.active_lessons), desc="导出课时", unit="节", file=sys.stderr, disable=None) as bar:
+        try:
+            result = export_course(course, directory, on_lesson=lambda: bar.update(1))
+        except ExportError as exc:
+            raise click.ClickException(str(exc)) from None
+    for note in result.notes:
+        click.echo(f"注意：{note}", err=True)
+    click.echo(f"已导出 {course.slug}（{course.title}）到 {result.folder}：{len(result.files)} 个文件")
 
 
 @click.group()
@@ -156,10 +179,7 @@ def users_import(file, dry_run, passwords_out):
         report = import_users(file, dry_run=dry_run)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from None
-    if report.problems:
-        for problem in report.problems:
-            click.echo(f"错误 {problem}", err=True)
-        raise click.ClickException(f"{len(report.problems)} 处错误，没有导入任何用户")
+    _refuse_bad_rows(report.problems, "用户")
     if dry_run:
         click.echo(f"检查通过：{len(report.rows)} 个用户可以导入（未导入，去掉 --dry-run 即导入）")
         return
@@ -171,6 +191,14 @@ def users_import(file, dry_run, passwords_out):
         for username, password in generated:
             click.echo(f"{username}\t{password}")
     click.echo(f"已导入 {len(report.created)} 个用户")
+
+
+def _refuse_bad_rows(problems, what: str) -> None:
+    """An all-or-nothing import with bad rows: name each one, and exit non-zero."""
+    if problems:
+        for problem in problems:
+            click.echo(f"错误 {problem}", err=True)
+        raise click.ClickException(f"{len(problems)} 处错误，没有导入任何{what}")
 
 
 @click.group()
@@ -192,10 +220,7 @@ def units_import(file, dry_run):
         report = import_units(file, dry_run=dry_run)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from None
-    if report.problems:
-        for problem in report.problems:
-            click.echo(f"错误 {problem}", err=True)
-        raise click.ClickException(f"{len(report.problems)} 处错误，没有导入任何单位")
+    _refuse_bad_rows(report.problems, "单位")
     skipped = f"（{len(report.unchanged)} 个已存在且相同，跳过）" if report.unchanged else ""
     if dry_run:
         click.echo(f"检查通过：{len(report.new)} 个单位可以导入{skipped}（未导入，去掉 --dry-run 即导入）")
@@ -312,8 +337,9 @@ def media():
 @with_appcontext
 def media_process(retry_failed):
     """Transcode pending videos now, in this process, with a progress bar."""
-    from lms.courses.models import VideoAsset
+    from lms.courses.videos import course_id_of
     from lms.extensions import db
+    from lms.media.models import VideoAsset
     from lms.media.services import pending_asset_ids, run_asset
 
     if retry_failed:
@@ -342,6 +368,9 @@ def media_process(retry_failed):
             tqdm.write(f"失败 {label}：{done.error}")
         else:
             tqdm.write(f"完成 {label}：{', '.join(sorted(done.renditions))}，{done.duration:.0f} 秒")
+            course_id = course_id_of(done)
+            if course_id:  # an upload went into its lesson: an operator command indexes now
+                _reindex_courses([course_id])
     if failed:
         raise click.ClickException(f"{failed} 个视频处理失败")
 

@@ -70,7 +70,7 @@ def database_urls(request, tmp_path):
 
 def test_backup_then_restore_into_a_fresh_instance_gives_the_same_ledger(database_urls, tmp_path, test_video):
     from lms.accounts.models import User
-    from lms.courses.models import VideoAsset
+    from lms.media.models import VideoAsset
 
     source_url, target_url = database_urls
     source = _make_app(tmp_path / "source", database_url=source_url, data_dir=tmp_path / "source-data")

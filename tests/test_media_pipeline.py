@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lms.courses.models import VideoAsset
 from lms.extensions import db
 from lms.media import ffmpeg_tools
+from lms.media.models import VideoAsset
 from lms.media.services import create_upload_asset, run_asset, srt_to_vtt
 from lms.records.models import TrainingRecord
 from lms.records.services import credit_course_completion

@@ -2,6 +2,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
 from lms.accounts.models import ROLES
@@ -18,12 +19,17 @@ class LoginForm(FlaskForm):
 # ---- people management (lms/accounts/people_routes.py) -----------------------------------------
 
 
-def _role_choices(roles=ROLES):
-    return [(role, ROLE_NAMES[role]) for role in roles]
+def _choices(pairs, anything=None):
+    """SelectChoice list of (value, label) pairs, led by an "any" choice when `anything` labels one."""
+    return ([SelectChoice("", anything)] if anything else []) + [SelectChoice(value, label) for value, label in pairs]
 
 
-def _audience_choices():
-    return list(AUDIENCES.items())
+def _role_choices(roles=ROLES, anything=None):
+    return _choices([(role, ROLE_NAMES[role]) for role in roles], anything)
+
+
+def _audience_choices(anything=None):
+    return _choices(AUDIENCES.items(), anything)
 
 
 class PeopleFilterForm(FlaskForm):
@@ -34,20 +40,20 @@ class PeopleFilterForm(FlaskForm):
 
     q = StringField(_l("搜索"), validators=[Optional(), Length(max=80, message=_l("最多 80 个字"))],
                     description=_l("姓名、账号或手机号的一部分"))
-    unit = StringField(_l("单位编码"), validators=[Optional(), Length(max=64, message=_l("单位编码太长"))],
-                       description=_l("含下级单位"))
+    unit = StringField(_l("单位"), validators=[Optional(), Length(max=64, message=_l("单位编码太长"))],
+                       description=_l("输入单位名称或编码的一部分查找；含下级单位"))
     audience = SelectField(_l("人群"), validators=[Optional()])
     role = SelectField(_l("角色"), validators=[Optional()])
     active = SelectField(_l("状态"), validators=[Optional()],
-                         choices=[("", _l("全部")), ("1", _l("在用")), ("0", _l("已停用"))])
+                         choices=_choices([("1", _l("在用")), ("0", _l("已停用"))], _l("全部")))
     must_change = BooleanField(_l("只看需改密码的"))
     after_name = HiddenField()
     after_id = IntegerField(validators=[Optional(), NumberRange(min=1)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.audience.choices = [("", _l("全部"))] + _audience_choices()
-        self.role.choices = [("", _l("全部"))] + _role_choices()
+        self.audience.choices = _audience_choices(_l("全部"))
+        self.role.choices = _role_choices(anything=_l("全部"))
 
 
 class PersonForm(FlaskForm):
@@ -55,8 +61,8 @@ class PersonForm(FlaskForm):
     phone = StringField(_l("手机号"), validators=[Optional(), Length(max=24, message=_l("手机号太长"))])
     audience = SelectField(_l("人群"), validators=[DataRequired(_l("请选择人群"))])
     role = SelectField(_l("角色"), validators=[DataRequired(_l("请选择角色"))])
-    unit = StringField(_l("单位编码"), validators=[DataRequired(_l("请填写单位编码")), Length(max=64, message=_l("单位编码太长"))],
-                       description=_l("输入单位名称或编码的一部分可以查找"))
+    unit = StringField(_l("单位"), validators=[DataRequired(_l("请选择单位")), Length(max=64, message=_l("单位编码太长"))],
+                       description=_l("输入单位名称或编码的一部分查找"))
     submit = SubmitField(_l("保存"))
 
     def __init__(self, *args, roles=ROLES, **kwargs):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, tuple_
+from sqlalchemy.exc import IntegrityError
 
 from lms.accounts import bulk, throttle
 from lms.accounts.models import ROLES, Unit, User
@@ -38,6 +39,8 @@ from lms.records.audit import audit
 from lms.records.models import TrainingRecord
 
 PAGE_SIZE = 50
+SEARCH_ONE_PASS = 5000  # a search matching up to this many people is read once for its count and page
+PHONE_PART_RE = re.compile(r"^\+?[0-9]{3,20}$")  # what a search for part of a phone number looks like
 MANAGER_ROLES = ("admin", "unit_admin")
 ROLE_NAMES = {"learner": _l("学员"), "instructor": _l("教师"), "unit_admin": _l("单位管理员"), "admin": _l("管理员")}
 PASSWORD_SCOPES = ("password", "password-account")  # the account's sign-in waits (lms/accounts/services.py)
@@ -156,19 +159,29 @@ class PeoplePage:
     locked: set = field(default_factory=set)  # ids of the page's people who must wait to sign in
 
 
+def _search_condition(text: str):
+    """Part of a name, 账号 or phone number, as text (never a wildcard). A phone is searched only for
+    what could be part of one; 账号 ignores case (SQLite's LIKE already does, without lower())."""
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    account = User.username.contains(text, autoescape=True) if sqlite else User.username.icontains(text, autoescape=True)
+    condition = User.full_name.contains(text, autoescape=True) | account
+    phone = bulk.clean_phone(text)
+    if PHONE_PART_RE.match(phone):
+        condition = condition | User.phone.contains(phone, autoescape=True)
+    return condition
+
+
 def people_query(actor: User, filters: PeopleFilters):
-    """SELECT of the ids of the people `actor` may see that match `filters` (OutsideScope for a unit
-    beyond their subtree), and the subtree root applied. The user table's covering index (ix_user_list)
-    answers every condition but the subtree, so a search reads the index, not the table."""
+    """SELECT of the (full_name, id) of the people `actor` may see that match `filters` (OutsideScope
+    for a unit beyond their subtree), and the subtree root applied. The user table's covering index
+    (ix_user_list) answers every condition but the subtree, so a search reads the index, not the table."""
     root = scoped_unit(actor, filters.unit)
-    query = select(User.id)
+    query = select(User.full_name, User.id)
     if root is not None:
         query = query.join(Unit, User.unit_id == Unit.id).where(in_subtree(root))
     text = (filters.q or "").strip()
     if text:
-        query = query.where(User.full_name.contains(text, autoescape=True)
-                            | User.username.icontains(text, autoescape=True)
-                            | User.phone.contains(bulk.clean_phone(text) or text, autoescape=True))
+        query = query.where(_search_condition(text))
     if filters.audience:
         query = query.where(User.audience == filters.audience)
     if filters.role:
@@ -180,16 +193,34 @@ def people_query(actor: User, filters: PeopleFilters):
     return query, root
 
 
+def _page_keys(query, filters: PeopleFilters, page_size: int) -> tuple[list, int]:
+    """(up to page_size + 1 keys from the cursor on, how many match in all).
+
+    A search reads its matches once — their keys give both the count and the page — since a scan for
+    the count and another for the page would read the index twice. Anything else (or a search matching
+    more than SEARCH_ONE_PASS people) counts, then reads one page from the cursor through the index."""
+    ordered = query.order_by(User.full_name, User.id)
+    if (filters.q or "").strip():
+        keys = db.session.execute(ordered.limit(SEARCH_ONE_PASS + 1)).all()
+        if len(keys) <= SEARCH_ONE_PASS:
+            start = 0
+            if filters.after:  # the database's order (its collation), so find the cursor, never compare in Python
+                start = next((i + 1 for i, key in enumerate(keys) if tuple(key) == tuple(filters.after)), None)
+            if start is not None:
+                return keys[start:start + page_size + 1], len(keys)
+    total = db.session.execute(query.with_only_columns(func.count(User.id)).order_by(None)).scalar_one()
+    if filters.after:
+        ordered = ordered.where(tuple_(User.full_name, User.id) > tuple_(*filters.after))
+    return db.session.execute(ordered.limit(page_size + 1)).all(), total
+
+
 def people_page(actor: User, filters: PeopleFilters, page_size: int = PAGE_SIZE) -> PeoplePage:
     """One page in name order (keyset on (full_name, id)), the number matching in all, and which of the
     page's people are locked out of signing in."""
     query, root = people_query(actor, filters)
-    total = db.session.execute(query.with_only_columns(func.count()).order_by(None)).scalar_one()
-    if filters.after:
-        query = query.where(tuple_(User.full_name, User.id) > tuple_(*filters.after))
-    ids = db.session.scalars(query.order_by(User.full_name, User.id).limit(page_size + 1)).all()
-    more = len(ids) > page_size
-    ids = ids[:page_size]
+    keys, total = _page_keys(query, filters, page_size)
+    more = len(keys) > page_size
+    ids = [key.id for key in keys[:page_size]]
     found = {user.id: (user, unit) for user, unit in
              db.session.query(User, Unit).join(Unit, User.unit_id == Unit.id).filter(User.id.in_(ids))} if ids else {}
     rows = [found[ident] for ident in ids]
@@ -261,9 +292,13 @@ def create_person(actor: User, data: PersonData) -> tuple[User, str | None]:
                 unit=unit, phone=data.phone or None, must_change_password=generated is not None)
     user.set_password(data.password or generated)
     db.session.add(user)
-    audit(actor, "user.create", user, f"{data.full_name}（{data.username}），{role_name(data.role)}，"
-                                      f"{data.audience}，单位 {unit.code}")
-    db.session.commit()
+    try:
+        audit(actor, "user.create", user, f"{data.full_name}（{data.username}），{role_name(data.role)}，"
+                                          f"{data.audience}，单位 {unit.code}")
+        db.session.commit()
+    except IntegrityError:  # the same 账号 created at the same moment by someone else
+        db.session.rollback()
+        raise PersonError("username", _l("账号“%(name)s”已被使用", name=data.username)) from None
     return user, generated
 
 

@@ -18,7 +18,7 @@ from lms.accounts.forms import (ActionForm, ImportPeopleForm, NewPersonForm, Own
 from lms.accounts.models import User
 from lms.accounts.routes import landing_page
 from lms.accounts.scope import OutsideScope
-from lms.admin.access import roles_required
+from lms.admin.access import roles_required, upload_for_roles
 from lms.admin.navigation import OVERSEERS
 from lms.extensions import db
 from lms.media import upload_gate
@@ -146,23 +146,25 @@ def person(user_id):
 @bp.post("/<int:user_id>/deactivate")
 @roles_required(*OVERSEERS)
 def deactivate(user_id):
-    person = _managed(user_id)
-    people.set_active(current_user, person, False)
-    flash(_("已停用 %(name)s：不能再登录，学习记录都保留。", name=person.full_name))
-    return redirect(url_for("people.person", user_id=person.id))
+    return _set_active(user_id, False)
 
 
 @bp.post("/<int:user_id>/reactivate")
 @roles_required(*OVERSEERS)
 def reactivate(user_id):
+    return _set_active(user_id, True)
+
+
+def _set_active(user_id: int, active: bool):
     person = _managed(user_id)
     try:
-        people.set_active(current_user, person, True)
+        people.set_active(current_user, person, active)
     except people.PersonError as exc:
         db.session.rollback()
         flash(str(exc.message))
     else:
-        flash(_("已恢复 %(name)s 的账号。", name=person.full_name))
+        flash(_("已恢复 %(name)s 的账号。", name=person.full_name) if active
+              else _("已停用 %(name)s：不能再登录，学习记录都保留。", name=person.full_name))
     return redirect(url_for("people.person", user_id=person.id))
 
 
@@ -187,12 +189,8 @@ def unlock(user_id):
 
 # ---- import -----------------------------------------------------------------------------------
 
-@upload_gate.guard("people.import_people")
-def _judge_import() -> int:
-    """Before the body is read: only those who manage people send a list, and not a huge one."""
-    if current_user.role not in OVERSEERS:
-        abort(403)
-    return IMPORT_MAX_BYTES
+# before the body is read: only those who manage people send a list, and not a huge one
+upload_gate.guard("people.import_people")(upload_for_roles(IMPORT_MAX_BYTES, *OVERSEERS))
 
 
 @bp.route("/import", methods=["GET", "POST"])

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required, login_user
 from lms.accounts.forms import LoginForm
 from lms.accounts.models import User
 from lms.accounts.services import SignInThrottled, authenticate, sign_out
+from lms.admin.navigation import CONSOLE_ROLES
 from lms.extensions import db, login_manager
 
 bp = Blueprint("accounts", __name__)
@@ -23,8 +24,8 @@ def load_user(session_user_id: str):
 
 
 def landing_page(user) -> str:
-    """Where a user lands after signing in (the console, once it is enabled, for those who run the programme)."""
-    return url_for("courses.catalogue")
+    """Where a user lands after signing in: the console for those who run the programme, else the catalogue."""
+    return url_for("admin.home") if user.role in CONSOLE_ROLES else url_for("courses.catalogue")
 
 
 def _safe_next(target: str | None, user) -> str:

@@ -57,6 +57,8 @@ def create_user(username: str, full_name: str, password: str, role: str, audienc
     unit = Unit.query.filter_by(code=unit_code).first()
     if unit is None:
         raise AccountError(f"单位编码不存在：{unit_code}")
+    if not unit.active:  # a deactivated unit takes nobody new (lms/accounts/units.py)
+        raise AccountError(f"单位已停用：{unit_code}")
     if User.query.filter_by(username=username).first():
         raise AccountError(f"账号已存在：{username}")
     if len(password) < 8:

@@ -13,8 +13,7 @@ from lms.accounts import units
 from lms.accounts.bulk import ImportFileError
 from lms.accounts.forms import ActionForm, UnitEditForm, UnitForm, UnitImportConfirmForm, UnitImportForm, UnitMoveForm
 from lms.accounts.models import Unit
-from lms.accounts.scope import OutsideScope
-from lms.admin.access import roles_required
+from lms.admin.access import roles_required, upload_for_roles
 from lms.admin.navigation import OVERSEERS
 from lms.extensions import db
 from lms.media import upload_gate
@@ -182,12 +181,8 @@ def _set_active(unit_id: int, active: bool):
 
 # ---- import -----------------------------------------------------------------------------------
 
-@upload_gate.guard("units.import_units")
-def _judge_import() -> int:
-    """Before the body is read: only those who manage units send a file, and not a huge one."""
-    if current_user.role not in OVERSEERS:
-        abort(403)
-    return IMPORT_MAX_BYTES
+# before the body is read: only those who manage units send a file, and not a huge one
+upload_gate.guard("units.import_units")(upload_for_roles(IMPORT_MAX_BYTES, *OVERSEERS))
 
 
 @bp.route("/import", methods=["GET", "POST"])

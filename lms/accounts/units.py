@@ -25,7 +25,8 @@ from pathlib import Path
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import String, case, func, literal, or_, select, update
+from sqlalchemy import String, case, exists, func, literal, or_, select, update
+from sqlalchemy.orm import aliased
 
 from lms.accounts.bulk import ImportFileError, RowProblem, read_sheet
 from lms.accounts.models import Unit, User
@@ -124,11 +125,6 @@ def find_unit(actor, code: str, field: str = "parent") -> Unit:
     return unit
 
 
-def assignable(unit: Unit) -> bool:
-    """People may be put in (created in, moved or imported into) an active unit only."""
-    return bool(unit.active)
-
-
 # ---- checks shared by the forms and the import --------------------------------------------------
 
 def clean_name(name: str | None) -> str:
@@ -214,10 +210,19 @@ def move_unit(actor, unit: Unit, new_parent: Unit) -> int:
     if longest - len(old_path) + len(new_path) > PATH_MAX:
         db.session.rollback()
         raise UnitError(_("移动后层级太深，无法保存。"), "parent")
+    # the UPDATE itself re-checks that both units are still where they were read (and the parent still
+    # active): on SQLite the write lock is taken by this statement, so a move committed meanwhile is seen
+    unchanged = aliased(Unit)
     moved = db.session.execute(
-        update(Unit).where(in_subtree(unit))
+        update(Unit).where(in_subtree(unit),
+                           exists().where(unchanged.id == unit.id, unchanged.path == old_path),
+                           exists().where(unchanged.id == new_parent.id, unchanged.path == parent_path,
+                                          unchanged.active.is_(True)))
         .values(path=literal(new_path, String) + func.substr(Unit.path, len(old_path) + 1))
         .execution_options(synchronize_session=False)).rowcount
+    if not moved:
+        db.session.rollback()
+        raise UnitError(_("这些单位刚刚被其他人改动过，请刷新页面后重试。"))
     old_parent_code = unit.parent.code if unit.parent else "—"
     unit.parent_id = new_parent.id
     _expire_unit_paths()
@@ -227,8 +232,9 @@ def move_unit(actor, unit: Unit, new_parent: Unit) -> int:
 
 
 def _lock_for_move(unit: Unit, new_parent: Unit) -> None:
-    """Lock the moved unit and the new parent's chain of ancestors (PostgreSQL: FOR UPDATE; SQLite
-    serialises writers anyway), then reload both: two crossing moves cannot both pass the cycle check."""
+    """Lock the moved unit and the new parent's chain of ancestors (PostgreSQL: FOR UPDATE; on SQLite the
+    guarded UPDATE in move_unit does it), then reload both: two crossing moves cannot both pass the
+    cycle check."""
     segments = [segment for segment in new_parent.path.split("/") if segment]
     chain = ["/" + "/".join(segments[:n]) + "/" for n in range(1, len(segments) + 1)]
     db.session.execute(select(Unit.id).where(or_(Unit.id == unit.id, Unit.path.in_(chain)))
@@ -287,7 +293,7 @@ class TreeNode:
         self.people = 0  # people of this unit itself
         self.total = 0  # people of the unit and every unit below it
         self.units = 1  # this unit and every unit below it
-        self.children: list[TreeNode] = []
+        self.children: list[TreeNode] | tuple = ()  # a list once it has one (no list for each leaf)
         self.depth = 0  # 0 for the tree's roots
         self.closes = 0  # how many lists of units above end right after this unit (for a flat rendering)
 
@@ -326,7 +332,12 @@ def unit_tree(actor, root: Unit | None = None) -> Tree:
     roots = []
     for node in nodes.values():
         parent = nodes.get(node.parent_id)
-        (parent.children if parent is not None else roots).append(node)
+        if parent is None:
+            roots.append(node)
+        elif parent.children:
+            parent.children.append(node)
+        else:
+            parent.children = [node]
     # totals upwards: children before their parents (reverse breadth-first order)
     sequence, level = [], roots
     while level:
@@ -355,9 +366,8 @@ def unit_summary(unit: Unit) -> dict:
     """What the unit's page shows about it: its chain of parents, its children, its people."""
     segments = [segment for segment in unit.path.split("/") if segment][:-1]
     by_code = {u.code: u for u in Unit.query.filter(Unit.code.in_(segments))} if segments else {}
-    people = db.session.query(func.count(User.id)).filter(User.unit_id == unit.id, User.active.is_(True)).scalar()
-    below = db.session.query(func.count(User.id)).join(Unit, User.unit_id == Unit.id) \
-        .filter(in_subtree(unit), User.active.is_(True)).scalar()
+    people = db.session.query(func.count(User.id)).filter(User.unit_id == unit.id).scalar()  # as the tree counts
+    below = db.session.query(func.count(User.id)).join(Unit, User.unit_id == Unit.id).filter(in_subtree(unit)).scalar()
     children = Unit.query.filter_by(parent_id=unit.id).all()
     children.sort(key=lambda u: (KIND_ORDER.get(u.kind, len(KIND_ORDER)), u.code))
     return {"ancestors": [by_code[c] for c in segments if c in by_code], "children": children,

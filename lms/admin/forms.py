@@ -12,9 +12,9 @@ class AuditFilterForm(FlaskForm):
 
     actor = StringField(_l("操作人账号"), validators=[Optional(), Length(max=64)])
     action = StringField(_l("操作（开头）"), validators=[Optional(), Length(max=60)],
-                         description=_l("例如 unit. 表示所有单位操作"))
+                         render_kw={"placeholder": _l("如 unit. 为所有单位操作")})
     target = StringField(_l("对象"), validators=[Optional(), Length(max=120)],
-                         description=_l("例如 user:12；以冒号结尾表示一类，如 course:"))
+                         render_kw={"placeholder": _l("如 user:12 或 course:")})
     date_from = DateField(_l("开始日期"), validators=[Optional()], format="%Y-%m-%d")
     date_to = DateField(_l("结束日期"), validators=[Optional()], format="%Y-%m-%d")
     before = IntegerField(validators=[Optional(), NumberRange(min=1)])

@@ -20,6 +20,7 @@ NAV: list[tuple[str, object, tuple[str, ...]]] = [
     ("authoring.courses", _l("课程"), AUTHORS),
     ("quiz_editor.index", _l("测验"), AUTHORS),
     ("media.overview", _l("视频"), AUTHORS),
+    ("classroom.classes", _l("班级平板"), CONSOLE_ROLES),  # outside /admin: the teacher's tablet classes
     ("assignments.manage", _l("学习任务"), ADMIN),
     ("assignments.report", _l("学习任务"), ("unit_admin",)),
     ("records.export_page", _l("学时导出"), OVERSEERS),

@@ -1,7 +1,7 @@
 """The console's home (/admin) and the audit log (/admin/audit): thin views over lms/admin/services.py."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -21,8 +21,6 @@ def admin_nav():
 @bp.app_template_global("admin_url")
 def admin_url(endpoint: str, **values) -> str | None:
     """url_for, or None when the endpoint is not registered (a section another part has not built)."""
-    from flask import current_app
-
     return url_for(endpoint, **values) if endpoint in current_app.view_functions else None
 
 

@@ -25,10 +25,11 @@ from sqlalchemy import func
 from lms.audiences import AUDIENCE_CODES, audience_label
 from lms.courses import rules as course_rules
 from lms.courses.markdown import render_markdown
-from lms.courses.models import Course, CourseAudience, CourseAuthor, Lesson, VideoAsset
+from lms.courses.models import Course, CourseAudience, CourseAuthor, Lesson
 from lms.courses.services import state_of
 from lms.extensions import db
 from lms.media import ffmpeg_tools, slides as slide_tools
+from lms.media.models import VideoAsset
 from lms.media.services import attach_captions, check_webvtt, uploads_root
 from lms.records.audit import audit
 
@@ -166,7 +167,7 @@ def _apply(course: Course, fields: CourseFields) -> None:
     course.credit_rule = fields.credit_rule
     course.credit_note = fields.credit_note.strip() or None if fields.credit_rule == "fixed" else None
     if fields.credit_rule == "fixed":
-        course.credit_hours = fields.credit_hours
+        course.credit_hours = fields.credit_hours.quantize(Decimal("0.01"))
     course.watch_threshold = fields.watch_threshold
     wanted = [code for code in AUDIENCE_CODES if code in fields.audiences]
     keep = [row for row in course.audience_rows if row.audience in wanted]

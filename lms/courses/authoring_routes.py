@@ -90,6 +90,19 @@ def _put_error(form, exc: authoring.AuthoringError) -> None:
         form.form_errors.append(exc.message)
 
 
+def _submitted(form, change) -> tuple[bool, object]:
+    """(True, what `change()` returned) when the form is valid and the change is made; else (False, None)
+    with every error on its field and nothing saved."""
+    if not form.validate_on_submit():
+        return False, None
+    try:
+        return True, change()
+    except authoring.AuthoringError as exc:
+        db.session.rollback()
+        _put_error(form, exc)
+        return False, None
+
+
 def _cover(form):
     storage = form.cover.data
     return storage.stream if storage is not None and getattr(storage, "filename", "") else None
@@ -107,26 +120,27 @@ def courses():
 @roles_required(*AUTHORS)
 def new_course():
     form = NewCourseForm()
-    if form.validate_on_submit():
-        try:
-            course = authoring.create_course(current_user, form.fields_data(), slug=(form.slug.data or "").strip(),
-                                             cover=_cover(form))
-        except authoring.AuthoringError as exc:
-            db.session.rollback()
-            _put_error(form, exc)
-        else:
-            flash(_("课程已创建（未发布）。请添加课时，准备好后再发布。"))
-            return redirect(url_for("authoring.edit_course", course_id=course.id))
-    return render_template("courses/admin_course_new.html", form=form), 400 if form.errors or form.form_errors else 200
+    if request.method == "GET":
+        return render_template("courses/admin_course_new.html", form=form)
+    made, course = _submitted(form, lambda: authoring.create_course(
+        current_user, form.fields_data(), slug=(form.slug.data or "").strip(), cover=_cover(form)))
+    if not made:
+        return render_template("courses/admin_course_new.html", form=form), 400
+    flash(_("课程已创建（未发布）。请添加课时，准备好后再发布。"))
+    return redirect(url_for("authoring.edit_course", course_id=course.id))
 
 
 # ---- one course -------------------------------------------------------------------------------
 
-def _course_page(course: Course, form: EditCourseForm, status: int = 200, lesson_form: NewLessonForm | None = None,
-                 error: str | None = None):
+def _course_page(course: Course, form: EditCourseForm | None = None, status: int = 200,
+                 lesson_form: NewLessonForm | None = None, error: str | None = None):
+    """The course's page; its settings form as submitted, or (None) as the course is."""
+    if form is None:
+        form = EditCourseForm(formdata=None)
+        form.fill_from(course)
     return render_template(
         "courses/admin_course.html", course=course, form=form, lesson_form=lesson_form or NewLessonForm(),
-        action=ActionForm(), move=MoveForm(), authors=author_names(course), versions=course_rules.versions_of(course),
+        authors=author_names(course), versions=course_rules.versions_of(course),
         problems=authoring.publish_problems(course), retired=[lesson for lesson in course.lessons if lesson.retired],
         minutes=course_rules.video_minutes(course), labels=STATUS_LABELS, audiences=AUDIENCES, error=error,
         uploads={lesson.id: authoring.latest_upload(lesson) for lesson in course.active_lessons}), status
@@ -136,22 +150,16 @@ def _course_page(course: Course, form: EditCourseForm, status: int = 200, lesson
 @roles_required(*AUTHORS)
 def edit_course(course_id):
     course = _course(course_id)
-    form = EditCourseForm()
     if request.method == "GET":
-        form.fill_from(course)
-        form.published.data = course.published
-    elif form.validate_on_submit():
-        try:
-            change = authoring.update_course(current_user, course, form.fields_data(bool(form.published.data)),
-                                             cover=_cover(form))
-        except authoring.AuthoringError as exc:
-            db.session.rollback()
-            _put_error(form, exc)
-        else:
-            flash(_("已保存。") + (_("学习规则有变化，课程进入第 %(v)s 版；已开始学习的学员仍按原来的规则记学时。",
-                                    v=change.new_version) if change.bumped else ""))
-            return redirect(url_for("authoring.edit_course", course_id=course.id))
-    return _course_page(course, form, 400 if form.errors or form.form_errors else 200)
+        return _course_page(course)
+    form = EditCourseForm()
+    saved, change = _submitted(form, lambda: authoring.update_course(
+        current_user, course, form.fields_data(bool(form.published.data)), cover=_cover(form)))
+    if not saved:
+        return _course_page(course, form, 400)
+    flash(_("已保存。") + (_("学习规则有变化，课程进入第 %(v)s 版；已开始学习的学员仍按原来的规则记学时。",
+                            v=change.new_version) if change.bumped else ""))
+    return redirect(url_for("authoring.edit_course", course_id=course.id))
 
 
 @bp.post("/<int:course_id>/publish")
@@ -164,10 +172,7 @@ def publish(course_id):
     try:
         authoring.set_published(current_user, course, wanted)
     except authoring.AuthoringError as exc:
-        form = EditCourseForm(formdata=None)
-        form.fill_from(course)
-        form.published.data = course.published
-        return _course_page(course, form, 400, error=exc.message)
+        return _course_page(course, status=400, error=exc.message)
     flash(_("课程已发布，学员现在可以学习。") if wanted else _("课程已下线，学员暂时看不到它；已记入的学时不变。"))
     return redirect(url_for("authoring.edit_course", course_id=course.id))
 
@@ -179,34 +184,29 @@ def publish(course_id):
 def add_lesson(course_id):
     course = _course(course_id)
     lesson_form = NewLessonForm()
-    if lesson_form.validate_on_submit():
-        try:
-            lesson = authoring.add_lesson(current_user, course, lesson_form.title.data)
-        except authoring.AuthoringError as exc:
-            db.session.rollback()
-            _put_error(lesson_form, exc)
-        else:
-            flash(_("已添加课时。写好课文，再加视频或测验。"))
-            return redirect(url_for("authoring.edit_lesson", course_id=course.id, lesson_id=lesson.id))
-    form = EditCourseForm(formdata=None)
-    form.fill_from(course)
-    form.published.data = course.published
-    return _course_page(course, form, 400, lesson_form=lesson_form)
+    added, lesson = _submitted(lesson_form, lambda: authoring.add_lesson(current_user, course, lesson_form.title.data))
+    if not added:
+        return _course_page(course, status=400, lesson_form=lesson_form)
+    flash(_("已添加课时。写好课文，再加视频或测验。"))
+    return redirect(url_for("authoring.edit_lesson", course_id=course.id, lesson_id=lesson.id))
 
 
-def _lesson_page(course: Course, lesson: Lesson, form: LessonForm, status: int = 200, preview_html: str | None = None,
-                 slides_form: SlidesForm | None = None, captions_form: CaptionsForm | None = None,
-                 error: str | None = None):
-    slides_form = slides_form or SlidesForm()
-    if not slides_form.script.data:
-        latest = authoring.latest_upload(lesson)
-        slides_form.script.data = (lesson.video.slide_script if lesson.video and lesson.video.slide_script
-                                   else latest.slide_script if latest and latest.slide_script else SLIDES_EXAMPLE)
+def _lesson_page(course: Course, lesson: Lesson, form: LessonForm | None = None, status: int = 200,
+                 preview_html: str | None = None, slides_form: SlidesForm | None = None,
+                 captions_form: CaptionsForm | None = None):
+    """The lesson's page; each form as submitted, or (None) as the lesson is."""
+    if form is None:
+        form = LessonForm(formdata=None, obj=lesson)
+        form.text.data = lesson.text_markdown
     latest = authoring.latest_upload(lesson)
+    slides_form = slides_form or SlidesForm()
+    if not slides_form.script.data:  # the script the lesson's video (or its latest one) was made from
+        made_from = [asset.slide_script for asset in (latest, lesson.video) if asset is not None and asset.slide_script]
+        slides_form.script.data = made_from[0] if made_from else SLIDES_EXAMPLE
     return render_template(
-        "courses/admin_lesson.html", course=course, lesson=lesson, form=form, action=ActionForm(),
+        "courses/admin_lesson.html", course=course, lesson=lesson, form=form,
         slides_form=slides_form, captions_form=captions_form or CaptionsForm(), labels=STATUS_LABELS,
-        preview_html=preview_html if preview_html is not None else lesson.text_html, error=error,
+        preview_html=preview_html if preview_html is not None else lesson.text_html,
         latest=latest if latest is not None and latest.id != lesson.video_id else None), status
 
 
@@ -214,19 +214,15 @@ def _lesson_page(course: Course, lesson: Lesson, form: LessonForm, status: int =
 @roles_required(*AUTHORS)
 def edit_lesson(course_id, lesson_id):
     course, lesson = _lesson(course_id, lesson_id)
-    form = LessonForm(obj=lesson if request.method == "GET" else None)
     if request.method == "GET":
-        form.text.data = lesson.text_markdown
-        return _lesson_page(course, lesson, form)
-    if not form.validate_on_submit():
-        return _lesson_page(course, lesson, form, 400)
+        return _lesson_page(course, lesson)
+    form = LessonForm()
     if request.form.get("action") == "preview":  # without JavaScript: show the preview, save nothing
-        return _lesson_page(course, lesson, form, preview_html=authoring.markdown_preview(form.text.data or ""))
-    try:
-        authoring.update_lesson(current_user, lesson, form.title.data, form.text.data or "")
-    except authoring.AuthoringError as exc:
-        db.session.rollback()
-        _put_error(form, exc)
+        shown, html = _submitted(form, lambda: authoring.markdown_preview(form.text.data or ""))
+        return _lesson_page(course, lesson, form, 200 if shown else 400, preview_html=html)
+    saved, _nothing = _submitted(form, lambda: authoring.update_lesson(current_user, lesson, form.title.data,
+                                                                        form.text.data or ""))
+    if not saved:
         return _lesson_page(course, lesson, form, 400)
     flash(_("课时已保存。"))
     return redirect(url_for("authoring.edit_lesson", course_id=course.id, lesson_id=lesson.id))
@@ -265,10 +261,7 @@ def _set_retired(course_id: int, lesson_id: int, retired: bool):
         change = authoring.set_retired(current_user, lesson, retired)
     except authoring.AuthoringError as exc:
         db.session.rollback()
-        form = EditCourseForm(formdata=None)
-        form.fill_from(course)
-        form.published.data = course.published
-        return _course_page(course, form, 400, error=exc.message)
+        return _course_page(course, status=400, error=exc.message)
     message = _("已停用这一节：学员不再看到它，学习记录保留。") if retired else _("已恢复这一节。")
     if change is not None and change.bumped:
         message += _("课程进入第 %(v)s 版；已开始学习的学员仍按原来的课时要求记学时。", v=change.new_version)
@@ -281,21 +274,15 @@ def _set_retired(course_id: int, lesson_id: int, retired: bool):
 def slides(course_id, lesson_id):
     course, lesson = _lesson(course_id, lesson_id)
     slides_form = SlidesForm()
-    form = LessonForm(formdata=None, obj=lesson)
-    form.text.data = lesson.text_markdown
-    if slides_form.validate_on_submit():
-        try:
-            asset = authoring.queue_slide_video(current_user, lesson, slides_form.script.data)
-        except authoring.AuthoringError as exc:
-            db.session.rollback()
-            _put_error(slides_form, exc)
-        else:
-            from lms.jobs import enqueue_transcode
+    queued, asset = _submitted(slides_form, lambda: authoring.queue_slide_video(current_user, lesson,
+                                                                                slides_form.script.data))
+    if not queued:
+        return _lesson_page(course, lesson, status=400, slides_form=slides_form)
+    from lms.jobs import enqueue_transcode
 
-            enqueue_transcode(asset.id)
-            flash(_("幻灯片视频已排队生成。生成并转码完成前，学员仍看原来的视频。"))
-            return redirect(url_for("authoring.edit_lesson", course_id=course.id, lesson_id=lesson.id))
-    return _lesson_page(course, lesson, form, 400, slides_form=slides_form)
+    enqueue_transcode(asset.id)
+    flash(_("幻灯片视频已排队生成。生成并转码完成前，学员仍看原来的视频。"))
+    return redirect(url_for("authoring.edit_lesson", course_id=course.id, lesson_id=lesson.id))
 
 
 @bp.post("/<int:course_id>/lessons/<int:lesson_id>/captions")
@@ -303,19 +290,13 @@ def slides(course_id, lesson_id):
 def captions(course_id, lesson_id):
     course, lesson = _lesson(course_id, lesson_id)
     captions_form = CaptionsForm()
-    form = LessonForm(formdata=None, obj=lesson)
-    form.text.data = lesson.text_markdown
-    if captions_form.validate_on_submit():
-        upload = captions_form.captions.data
-        try:
-            authoring.replace_captions(current_user, lesson, upload.stream.read(CAPTIONS_LIMIT + 1), upload.filename)
-        except authoring.AuthoringError as exc:
-            db.session.rollback()
-            _put_error(captions_form, exc)
-        else:
-            flash(_("字幕已更新。"))
-            return redirect(url_for("authoring.edit_lesson", course_id=course.id, lesson_id=lesson.id))
-    return _lesson_page(course, lesson, form, 400, captions_form=captions_form)
+    upload = captions_form.captions.data
+    replaced, _nothing = _submitted(captions_form, lambda: authoring.replace_captions(
+        current_user, lesson, upload.stream.read(CAPTIONS_LIMIT + 1), upload.filename))
+    if not replaced:
+        return _lesson_page(course, lesson, status=400, captions_form=captions_form)
+    flash(_("字幕已更新。"))
+    return redirect(url_for("authoring.edit_lesson", course_id=course.id, lesson_id=lesson.id))
 
 
 @bp.post("/markdown-preview")

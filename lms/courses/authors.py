@@ -5,7 +5,7 @@ from __future__ import annotations
 from lms.accounts.models import User
 from lms.courses.models import Course, CourseAuthor
 from lms.extensions import db
-from lms.records.models import AuditLog
+from lms.records.audit import audit
 
 
 class AuthorshipError(ValueError):
@@ -55,8 +55,7 @@ def add_author(slug: str, username: str, actor_id: int | None = None) -> bool:
     if db.session.get(CourseAuthor, (course.id, user.id)) is not None:
         return False
     db.session.add(CourseAuthor(course_id=course.id, user_id=user.id))
-    db.session.add(AuditLog(actor_id=actor_id, action="course.author.add", target=f"course:{course.id}",
-                            detail=username))
+    audit(actor_id, "course.author.add", course, username)
     db.session.commit()
     return True
 
@@ -68,7 +67,6 @@ def remove_author(slug: str, username: str, actor_id: int | None = None) -> bool
     if row is None:
         return False
     db.session.delete(row)
-    db.session.add(AuditLog(actor_id=actor_id, action="course.author.remove", target=f"course:{course.id}",
-                            detail=username))
+    audit(actor_id, "course.author.remove", course, username)
     db.session.commit()
     return True

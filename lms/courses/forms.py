@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, HiddenField, IntegerField, RadioField, SelectMultipleField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -56,8 +57,8 @@ class PercentField(IntegerField):
             raise ValueError(_l("观看比例必须是 50 到 100 之间的整数")) from None
 
 
-CREDIT_RULES = [("tiers", _l("按视频时长自动计算（满 30 分钟 1 学时，15–30 分钟 0.5 学时，不足 15 分钟 0.25 学时）")),
-                ("fixed", _l("固定学时（需写明依据）"))]
+CREDIT_RULES = [SelectChoice("tiers", _l("按视频总时长自动计算（默认满 30 分钟 1 学时，15–30 分钟 0.5 学时，不足 15 分钟 0.25 学时）")),
+                SelectChoice("fixed", _l("固定学时（需写明依据）"))]
 
 
 class CourseForm(FlaskForm):
@@ -65,7 +66,7 @@ class CourseForm(FlaskForm):
                                                     Length(max=200, message=_l("课程名称最多 200 个字"))])
     summary = TextAreaField(_l("课程简介"), validators=[Length(max=2000, message=_l("课程简介最多 2000 个字"))],
                             description=_l("学员在课程目录和课程页上看到的一两句话"))
-    audiences = CheckboxesField(_l("面向人群"), choices=list(AUDIENCES.items()),
+    audiences = CheckboxesField(_l("面向人群"), choices=[SelectChoice(code, label) for code, label in AUDIENCES.items()],
                                 validate_choice=False, description=_l("至少选一个；学员只在自己人群的目录里看到课程"))
     mandatory = BooleanField(_l("必修课程"))
     strict = BooleanField(_l("严格计时（不能快进、不能倍速，一段时间没有操作会询问“还在学习吗？”）"))
@@ -97,6 +98,8 @@ class CourseForm(FlaskForm):
         self.credit_rule.data, self.credit_note.data = course.credit_rule, course.credit_note or ""
         self.credit_hours.data = course.credit_hours if course.credit_rule == "fixed" else None
         self.watch_threshold.data = round(course.watch_threshold * 100)
+        if "published" in self._fields:
+            self.published.data = course.published
 
 
 class NewCourseForm(CourseForm):

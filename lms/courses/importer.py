@@ -12,6 +12,7 @@ under LMS_DATA_DIR, content-addressed.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import uuid
@@ -20,14 +21,17 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import yaml
+from flask import current_app
 
 from lms.audiences import AUDIENCE_CODES
 from lms.courses.markdown import render_markdown
-from lms.courses.models import Course, CourseAudience, Lesson, VideoAsset
+from lms.courses.models import Course, CourseAudience, Lesson
 from lms.courses.rules import record_rules
+from lms.courses.videos import swap_lesson_video
 from lms.extensions import db
 from lms.media import ffmpeg_tools, slides as slide_tools
-from lms.media.services import attach_captions, media_root, process_video, sha256_of, swap_lesson_video
+from lms.media.models import VideoAsset
+from lms.media.services import attach_captions, media_root, process_video, sha256_of
 from lms.quizzes import authoring as quiz_authoring, format as quiz_format
 from lms.quizzes.format import SCENARIO_KINDS, SCENARIO_SPEAKERS
 from lms.quizzes.models import QUESTION_KINDS, Quiz
@@ -70,6 +74,10 @@ class CourseSpec:
     watch_threshold: float
     bonus_hours: Decimal | None = None
     bonus_min_score: int | None = None
+    credit_note: str | None = None  # why a fixed 学时 (shown to administrators)
+    published: bool = True
+    cover: Path | None = None  # a cover picture in the package
+    cover_path: str | None = None  # set by prepare_media: where it is kept, under LMS_DATA_DIR
     lessons: list[LessonSpec] = field(default_factory=list)
     content_hash: str = ""
     doc: _YamlFile | None = None  # course.yaml, for errors found after parsing (slug, id)
@@ -191,6 +199,17 @@ def load_package(folder: Path) -> CourseSpec:
     )
     files = [folder.resolve() / "course.yaml"]
     spec.bonus_hours, spec.bonus_min_score = _bonus(doc, completion)
+    if data.get("credit_note") is not None and not isinstance(data["credit_note"], str):
+        raise doc.error("学时说明应是文字", "credit_note")
+    spec.credit_note = data.get("credit_note") or None
+    if not isinstance(data.get("published", True), bool):
+        raise doc.error("published 必须是 true 或 false", "published")
+    spec.published = data.get("published", True)
+    if data.get("cover"):
+        spec.cover = _package_file(doc, folder, str(data["cover"]), "cover")
+        if not spec.cover.is_file():
+            raise doc.error(f"封面图片不存在：{data['cover']}", "cover")
+        files.append(spec.cover)
     lessons = _require(doc, data, "lessons", list)
     seen = set()
     for index, entry in enumerate(lessons):
@@ -359,7 +378,10 @@ def _hash_files(folder: Path, files: list[Path], rendered: bool) -> tuple[str, d
 
 
 def prepare_media(spec: CourseSpec) -> None:
-    """Render slide videos that are not rendered yet (under LMS_DATA_DIR), then check every video is readable."""
+    """Render slide videos that are not rendered yet (under LMS_DATA_DIR), then check every video is
+    readable; keep the cover picture (under LMS_DATA_DIR, by content)."""
+    if spec.cover is not None:
+        spec.cover_path = _keep_cover(spec)
     cache = slide_tools.render_cache_root()
     for index, lesson in enumerate(spec.lessons):
         at = f"lessons[{index}]"
@@ -377,6 +399,35 @@ def prepare_media(spec: CourseSpec) -> None:
             except ffmpeg_tools.MediaError as exc:
                 raise ContentError(spec.folder / "course.yaml", f"{at}.video",
                                    f"{exc.reason}：{lesson.source.name}") from None
+
+
+def _keep_cover(spec: CourseSpec) -> str:
+    """A cover that is already what the site keeps (a JPEG within the cover size that decodes) is kept
+    byte for byte, so an exported package imports to the same picture; any other picture is re-encoded
+    as one uploaded in the browser is. Returns its path under LMS_DATA_DIR."""
+    from lms.courses.authoring import COVER_SIZE, MAX_COVER_BYTES, AuthoringError, cover_format, store_cover
+
+    where = (spec.folder / "course.yaml", "cover")
+    with open(spec.cover, "rb") as fh:
+        data = fh.read(MAX_COVER_BYTES + 1)
+    if cover_format(data[:12]) == "jpeg_pipe" and len(data) <= MAX_COVER_BYTES:
+        try:
+            width, height = ffmpeg_tools.picture_size(spec.cover, "jpeg_pipe")
+        except ffmpeg_tools.MediaError:
+            raise ContentError(*where, f"封面图片无法读取：{spec.cover.name}") from None
+        if width <= COVER_SIZE[0] and height <= COVER_SIZE[1]:
+            relative = Path("covers") / f"{hashlib.sha256(data).hexdigest()[:32]}.jpg"
+            target = Path(current_app.config["DATA_DIR"]) / relative
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".tmp-{uuid.uuid4().hex}.jpg")
+                tmp.write_bytes(data)
+                tmp.replace(target)
+            return relative.as_posix()
+    try:
+        return store_cover(io.BytesIO(data))
+    except AuthoringError as exc:
+        raise ContentError(*where, f"{exc.message}：{spec.cover.name}") from None
 
 
 def _credit_for(spec: CourseSpec, durations: list[float]) -> Decimal:
@@ -469,7 +520,8 @@ def _write(spec: CourseSpec, course: Course | None) -> Course:
     course.watch_threshold = spec.watch_threshold
     course.bonus_hours, course.bonus_min_score = spec.bonus_hours, spec.bonus_min_score
     course.content_hash = spec.content_hash
-    course.published = True
+    course.published = spec.published
+    course.cover_path = spec.cover_path
     wanted = set(spec.audiences)
     course.audience_rows = [row for row in course.audience_rows if row.audience in wanted] + [
         CourseAudience(audience=code) for code in spec.audiences
@@ -492,6 +544,7 @@ def _write(spec: CourseSpec, course: Course | None) -> Course:
         leftover.retired = True  # keep it: learners' progress points at it
     course.credit_hours = _credit_for(spec, durations)
     course.credit_rule = "fixed" if spec.credit_hours is not None else "tiers"
+    course.credit_note = spec.credit_note
     record_rules(course)  # a new version when the rules changed under learners in progress (lms/courses/rules.py)
     return course
 
@@ -500,16 +553,25 @@ def _set_video(lesson: Lesson, item: LessonSpec) -> None:
     """Keep the lesson's video while the package gives the same one; a different one becomes a new
     asset, swapped in (progress earned on the old asset stays with it)."""
     current = lesson.video
+    # A video rendered from slides keeps its script, so an export writes the slides (lms/courses/exporter.py).
+    script = slide_script_text(item.slides) if item.video is None and item.slides else None
     if current is not None and _same_source(current, item):
         if not _playable(current):
             process_video(current, item.source)  # the same source: only its lost files are made again
         attach_captions(current, item.source_captions)
+        if script is not None:
+            current.slide_script = script
         return
-    asset = VideoAsset(status="pending")
+    asset = VideoAsset(status="pending", slide_script=script)
     db.session.add(asset)
     process_video(asset, item.source)
     attach_captions(asset, item.source_captions)
     swap_lesson_video(lesson, asset, actor_id=None, reason="import")
+
+
+def slide_script_text(slides: list) -> str:
+    """A package's slides as the slide script kept with their video: YAML, the slides as written."""
+    return yaml.safe_dump({"slides": slides}, allow_unicode=True, sort_keys=True)
 
 
 def _same_source(asset: VideoAsset, item: LessonSpec) -> bool:

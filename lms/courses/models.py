@@ -2,6 +2,7 @@ import json
 
 from lms.accounts.models import utcnow
 from lms.extensions import db
+from lms.media import models as _media_models  # noqa: F401  (VideoAsset, which lessons point at)
 
 
 class Course(db.Model):
@@ -81,44 +82,6 @@ class CourseAuthor(db.Model):
     user_id = db.Column(db.Integer, db.ForeignKey("user.id"), primary_key=True, index=True)
 
 
-class VideoAsset(db.Model):
-    """A video and its renditions. Playable only when status == 'ready'."""
-
-    id = db.Column(db.Integer, primary_key=True)
-    # The lesson this upload is for; it replaces lesson.video only once it is ready.
-    lesson_id = db.Column(db.Integer, db.ForeignKey("lesson.id", use_alter=True), index=True)
-    status = db.Column(db.String(20), nullable=False, default="pending")  # pending/processing/ready/failed
-    original_name = db.Column(db.String(255))
-    width = db.Column(db.Integer)
-    height = db.Column(db.Integer)
-    attempts = db.Column(db.Integer, nullable=False, default=0)
-    source_path = db.Column(db.String(500))
-    source_sha256 = db.Column(db.String(64))
-    duration = db.Column(db.Float)
-    renditions_json = db.Column(db.Text, nullable=False, default="{}")  # {"360p": "videos/12/360p.mp4"}
-    # Indexed: /media/ finds the asset a file belongs to in one query (renditions lie beside the poster).
-    poster_path = db.Column(db.String(500), index=True)
-    captions_path = db.Column(db.String(500), index=True)
-    progress = db.Column(db.Integer, nullable=False, default=0)
-    error = db.Column(db.Text)
-    # A video made in the browser from a slide script (YAML, as slides.yaml in a package): the job
-    # renders it, then transcodes the render (lms/media/services.py: run_asset).
-    slide_script = db.Column(db.Text)
-    updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
-
-    @property
-    def renditions(self) -> dict:
-        return json.loads(self.renditions_json or "{}")
-
-    @renditions.setter
-    def renditions(self, value: dict) -> None:
-        self.renditions_json = json.dumps(value, sort_keys=True)
-
-    @property
-    def ready(self) -> bool:
-        return self.status == "ready"
-
-
 class Lesson(db.Model):
     id = db.Column(db.Integer, primary_key=True)
     course_id = db.Column(db.Integer, db.ForeignKey("course.id"), nullable=False, index=True)
@@ -132,7 +95,7 @@ class Lesson(db.Model):
     retired = db.Column(db.Boolean, nullable=False, default=False)
 
     course = db.relationship(Course, back_populates="lessons")
-    video = db.relationship(VideoAsset, foreign_keys=[video_id])
+    video = db.relationship("VideoAsset", foreign_keys=[video_id])  # lms/media/models.py
     # A quiz dropped from the package is retired, not deleted (attempts point at it): the lesson no
     # longer asks it, so every reader of lesson.quiz sees None.
     quiz = db.relationship("Quiz", uselist=False, back_populates="lesson", cascade="all, delete-orphan",

@@ -88,7 +88,7 @@ def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: in
     Retries when a concurrent heartbeat updated the same rows first (optimistic locking).
     """
     from lms.courses.lease import StudyLease
-    from lms.courses.models import VideoAsset
+    from lms.media.models import VideoAsset
 
     # the hottest path: what the judge needs about the lesson, in one query
     facts = (

@@ -63,9 +63,13 @@ def _in_app(fn):
 @huey.task(retries=2, retry_delay=10)
 @_in_app
 def transcode_video(asset_id: int):
+    from lms.courses.videos import course_id_of
     from lms.media.services import run_asset
 
-    asset = run_asset(asset_id)
+    asset = run_asset(asset_id)  # a ready upload goes into its lesson (lms/courses/videos.py)
+    course_id = course_id_of(asset) if asset is not None and asset.ready else None
+    if course_id:
+        enqueue_search_update([course_id])  # its lesson's video (and length) changed
     return asset.status if asset else "skipped"
 
 

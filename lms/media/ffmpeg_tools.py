@@ -226,6 +226,20 @@ def still_image(source: str | os.PathLike, target: str | os.PathLike, input_form
             tmp.unlink()
 
 
+def picture_size(source: str | os.PathLike, input_format: str) -> tuple[int, int]:
+    """Width and height of one picture read only through `input_format`, after decoding all of it
+    (a truncated or corrupt picture fails with MediaError)."""
+    try:
+        info = ffmpeg.probe(str(source), f=input_format)
+        stream = next(s for s in info.get("streams", []) if s.get("codec_type") == "video")
+        size = int(stream["width"]), int(stream["height"])
+    except (ffmpeg.Error, StopIteration, KeyError, ValueError):
+        raise MediaError("读取图片失败") from None
+    _run(ffmpeg.input(str(source), f=input_format, err_detect="explode").output("-", f="null")
+         .global_args("-xerror"), "读取图片")
+    return size
+
+
 def cjk_font(bold: bool = False) -> str:
     """A CJK font file for slides (Debian's fonts-noto-cjk)."""
     pattern = "Noto Sans CJK SC:style=Bold" if bold else "Noto Sans CJK SC"

@@ -6,11 +6,12 @@ from flask import Blueprint, Response, abort, current_app, flash, jsonify, redir
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from lms.courses import authors
-from lms.courses.models import Lesson, VideoAsset
+from lms.courses import authors, videos
+from lms.courses.models import Lesson
 from lms.extensions import db
 from lms.media import services, upload_gate
 from lms.media.forms import VideoUploadForm
+from lms.media.models import VideoAsset
 
 bp = Blueprint("media", __name__)
 
@@ -25,7 +26,7 @@ def serve(relpath):
         abort(404)  # no traversal, no hidden or partial (.tmp-) files
     root = (Path(current_app.config["DATA_DIR"]) / "media").resolve()
     path = (root / relpath).resolve()
-    if root not in path.parents or not path.is_file() or not services.media_visible_to(current_user, relpath):
+    if root not in path.parents or not path.is_file() or not videos.media_visible_to(current_user, relpath):
         abort(404)
     prefix = current_app.config.get("MEDIA_ACCEL_PREFIX")
     if prefix:
@@ -45,7 +46,10 @@ def _authored_lesson(lesson_id: int) -> Lesson:
 
 
 def _authored_asset(asset_id: int) -> VideoAsset:
-    """An upload (or imported video) of a course the user authors; 404 for every other asset."""
+    """An upload (or imported video) of a course the user authors; 404 for every other asset.
+    Learners are refused (403) before any lookup, as on every /admin page."""
+    if current_user.role not in ("admin", "instructor"):
+        abort(403)
     asset = db.session.get(VideoAsset, asset_id) or abort(404)
     lesson = (db.session.get(Lesson, asset.lesson_id) if asset.lesson_id
               else Lesson.query.filter_by(video_id=asset.id).first())

@@ -2,7 +2,11 @@
 
 pending → processing → ready | failed. Renditions are written under a content-addressed
 folder and renamed into place only when complete, so nothing partial is ever served; an
-asset becomes playable (and replaces its lesson's current video) only when all exist.
+asset becomes playable only when all exist.
+
+The pipeline knows videos, not lessons, and not the job queue that calls it: when an asset becomes
+ready, `video_ready` is sent (in the asset's transaction, before its commit) and lms/courses/videos.py
+puts it in its lesson; what to enqueue next is the caller's business (lms/jobs, lms/cli.py).
 """
 from __future__ import annotations
 
@@ -12,18 +16,22 @@ import re
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from blinker import Namespace
 from flask import current_app
-from sqlalchemy import and_, exists, or_, update
+from sqlalchemy import or_, update
 
 from lms.accounts.models import utcnow
-from lms.courses.models import Course, CourseAuthor, Lesson, VideoAsset
 from lms.extensions import db
 from lms.media import ffmpeg_tools
+from lms.media.models import VideoAsset
 from lms.media.upload_gate import UPLOAD_TEMP_PREFIX
 
 log = logging.getLogger(__name__)
+# Sent when run_asset has made an asset ready, before committing: receivers (lms/courses/videos.py) may
+# change the session, and their changes commit with the asset's new state or not at all.
+video_ready = Namespace().signal("video-ready")
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".flv", ".3gp", ".mpg", ".mpeg", ".ts",
                   ".wmv", ".mp3", ".m4a", ".aac", ".wav", ".ogg", ".amr"}
 
@@ -62,26 +70,6 @@ def remove_stray_uploads(older_than: float = STRAY_UPLOAD_SECONDS) -> list[Path]
         except FileNotFoundError:  # its request finished meanwhile
             continue
     return removed
-
-
-def media_visible_to(user, relpath: str) -> bool:
-    """Whether `user` may fetch media/<relpath>: a rendition, poster or captions file of the current
-    video of a non-retired lesson of a published course, or of any video of a course they author;
-    admins see everything. One query on indexed columns (renditions lie beside their poster)."""
-    if user.role == "admin":
-        return True
-    poster = str(PurePosixPath(relpath).parent / "poster.jpg")
-    belongs = or_(VideoAsset.poster_path == poster, VideoAsset.captions_path == relpath)
-    published = and_(Lesson.video_id == VideoAsset.id, Lesson.retired.is_(False), Course.published.is_(True))
-    query = db.session.query(VideoAsset.id)
-    if user.role == "instructor":
-        authored = exists().where(CourseAuthor.course_id == Lesson.course_id, CourseAuthor.user_id == user.id)
-        query = (query.join(Lesson, or_(Lesson.video_id == VideoAsset.id, Lesson.id == VideoAsset.lesson_id))
-                 .join(Course, Course.id == Lesson.course_id).filter(belongs, or_(published, authored)))
-    else:
-        query = (query.join(Lesson, Lesson.video_id == VideoAsset.id)
-                 .join(Course, Course.id == Lesson.course_id).filter(belongs, published))
-    return query.limit(1).first() is not None
 
 
 def process_video(asset: VideoAsset, source: Path, on_progress=None) -> None:
@@ -192,9 +180,10 @@ def attach_captions(asset: VideoAsset, path: Path | None) -> None:
 
 # --- uploads and jobs ------------------------------------------------------------------------
 
-def create_upload_asset(lesson: Lesson, source: Path, original_name: str, captions: Path | None = None,
+def create_upload_asset(lesson, source: Path, original_name: str, captions: Path | None = None,
                         uploader_id: int | None = None) -> VideoAsset:
-    """A pending asset for `lesson`; the lesson keeps playing its current video until this one is ready.
+    """A pending asset for `lesson` (a courses Lesson: its id and current video are read); the lesson keeps
+    playing its current video until this one is ready (lms/courses/videos.py swaps it in).
     The audit log names the uploader, so the replacement is put down to them when it is swapped in."""
     asset = VideoAsset(lesson_id=lesson.id, status="pending", source_path=str(source), original_name=original_name)
     if captions is not None:
@@ -220,7 +209,7 @@ class UploadRejected(ValueError):
         self.field = field
 
 
-def accept_upload(lesson: Lesson, uploader_id: int, video_part: Path, video_name: str,
+def accept_upload(lesson, uploader_id: int, video_part: Path, video_name: str,
                   captions_part: Path | None = None, captions_name: str = "") -> VideoAsset:
     """Queue-ready asset from the parts of an upload request. A file ffprobe cannot read, or captions
     that are neither WebVTT nor SubRip, are refused here, naming the file, so they never reach the
@@ -295,14 +284,8 @@ def run_asset(asset_id: int, on_progress=None) -> VideoAsset | None:
         asset.status, asset.error = "failed", "处理时发生内部错误，请重试或联系管理员"
         db.session.commit()
         return asset
-    if asset.lesson_id:
-        lesson = db.session.get(Lesson, asset.lesson_id)
-        swap_lesson_video(lesson, asset, actor_id=asset_uploader_id(asset), reason="upload")
+    video_ready.send(current_app._get_current_object(), asset=asset)  # e.g. into its lesson, same commit
     db.session.commit()
-    if asset.lesson_id:
-        from lms.jobs import enqueue_search_update
-
-        enqueue_search_update([db.session.get(Lesson, asset.lesson_id).course_id])
     return asset
 
 
@@ -328,26 +311,6 @@ def asset_uploader_id(asset: VideoAsset) -> int | None:
            .filter(AuditLog.action == "video.upload", AuditLog.target == f"asset:{asset.id}")
            .order_by(AuditLog.id).first())
     return row[0] if row else None
-
-
-def swap_lesson_video(lesson: Lesson, asset: VideoAsset, actor_id: int | None, reason: str) -> None:
-    """The one place a lesson's video changes: learners now get `asset`, and the audit log says
-    who replaced which asset with which, when. Progress earned on the old asset stays with it
-    (lms/courses/services.py starts afresh on the new one); credited records are untouched."""
-    from lms.records.models import AuditLog
-
-    from lms.courses.rules import record_rules
-
-    old_id = lesson.video_id
-    lesson.video = asset
-    db.session.flush()
-    if old_id is not None and old_id != asset.id:
-        db.session.add(AuditLog(actor_id=actor_id, action="video.replace", target=f"lesson:{lesson.id}",
-                                detail=f"asset {old_id} → {asset.id} ({reason})"))
-    change = record_rules(lesson.course)  # a course on the video-length rule: its 学时 follow the new video
-    if change.bumped:
-        db.session.add(AuditLog(actor_id=actor_id, action="course.rules", target=f"course:{lesson.course_id}",
-                                detail=f"第 {change.old_version} 版 → 第 {change.new_version} 版：" + "；".join(change.changes)))
 
 
 def retry(asset: VideoAsset) -> None:

@@ -19,15 +19,14 @@ audit row in the same transaction. `write_questions` is the same rule for a pack
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
-from sqlalchemy import case, exists, func, update
+from sqlalchemy import exists, func, update
 from sqlalchemy.exc import IntegrityError
 
 from lms.courses.models import Lesson
 from lms.extensions import db
-from lms.quizzes import format as quiz_format
+from lms.quizzes import format as quiz_format, stats
 from lms.quizzes.models import QUESTION_KINDS, Choice, Question, Quiz, QuizAnswer, QuizAttempt
 from lms.records.audit import audit
 
@@ -53,24 +52,17 @@ def quiz_of(lesson: Lesson) -> Quiz | None:
     return Quiz.query.filter_by(lesson_id=lesson.id).first()
 
 
-def _answers_of(quiz_id: int):
-    return (db.session.query(QuizAnswer)
-            .join(QuizAttempt, QuizAttempt.id == QuizAnswer.attempt_id).filter(QuizAttempt.quiz_id == quiz_id))
-
-
-def _answered(question: Question) -> bool:
-    """Has any learner committed an answer to this question? Attempts from before answers were stored
-    one by one (no draw) may have answered any question of the quiz."""
+def answered(question: Question) -> bool:
+    """Has any learner committed an answer to this question — in a submitted attempt (counted in the
+    statistics), in one still open (长辈版 看答案), or in an attempt from before answers were stored one
+    by one (no draw; it may have answered any question of the quiz)?"""
+    if stats.submitted_answers(question.quiz_id, question.position):
+        return True
+    in_open = (db.session.query(QuizAnswer.id).join(QuizAttempt, QuizAttempt.id == QuizAnswer.attempt_id)
+               .filter(QuizAttempt.quiz_id == question.quiz_id, QuizAttempt.finished_at.is_(None),
+                       QuizAnswer.question_position == question.position).exists())
     legacy = exists().where(QuizAttempt.quiz_id == question.quiz_id, QuizAttempt.draw_json.is_(None))
-    answered = _answers_of(question.quiz_id).filter(QuizAnswer.question_position == question.position).exists()
-    return db.session.query(answered).scalar() or db.session.query(legacy).scalar()
-
-
-def answer_counts(quiz: Quiz) -> dict[int, int]:
-    """Question position → committed answers (one aggregate query)."""
-    rows = (_answers_of(quiz.id).with_entities(QuizAnswer.question_position, func.count())
-            .group_by(QuizAnswer.question_position))
-    return dict(rows.all())
+    return db.session.query(in_open).scalar() or db.session.query(legacy).scalar()
 
 
 # ---- checking -----------------------------------------------------------------------------------
@@ -172,7 +164,8 @@ def _build_question(spec: dict, position: int, sort_order: int) -> Question:
 
 def _next_position(quiz: Quiz) -> int:
     """A position no question of this quiz ever had (retired ones included)."""
-    return (db.session.query(func.max(Question.position)).filter(Question.quiz_id == quiz.id).scalar() or -1) + 1
+    highest = db.session.query(func.max(Question.position)).filter(Question.quiz_id == quiz.id).scalar()
+    return 0 if highest is None else highest + 1
 
 
 def _renumber(quiz: Quiz) -> None:
@@ -232,7 +225,7 @@ def update_question(actor, question: Question, spec: dict) -> Question:
     if old == spec:
         return question
     changed = _changed_parts(old, spec)
-    if not _answered(question):
+    if not answered(question):
         question.kind, question.text, question.explanation = spec["kind"], spec["text"], spec["explanation"]
         question.scenario_json = json.dumps(spec["scenario"], ensure_ascii=False) if spec["scenario"] else None
         question.choices = [Choice(position=n, text=text, correct=correct)
@@ -287,7 +280,7 @@ def retire_question(actor, question: Question) -> str:
         raise QuizEditError("ask", _("每次抽 %(ask)d 道题，去掉这道后题库只剩 %(n)d 道：请先把每次抽题数改小",
                                      ask=quiz.ask, n=remaining))
     summary = _summary(quiz_format.question_spec(question))
-    if _answered(question):
+    if answered(question):
         question.retired = True
         outcome = "retired"
         audit(actor, "question.retire", question, _("已有学员作答，停用并保留：%(q)s", q=summary))
@@ -328,7 +321,7 @@ def write_questions(quiz: Quiz, specs: list[dict]) -> None:
     for leftover in candidates:
         if leftover.retired:
             continue
-        if leftover.id is not None and _answered(leftover):
+        if leftover.id is not None and answered(leftover):
             leftover.retired = True
         else:
             quiz.questions.remove(leftover)
@@ -338,88 +331,3 @@ def write_questions(quiz: Quiz, specs: list[dict]) -> None:
             position += 1
         else:
             question.retired, question.sort_order = False, order
-
-
-# ---- statistics ---------------------------------------------------------------------------------
-
-WEAK_SHARE = 0.5  # fewer than half right: the question (or its teaching) needs mending
-
-
-@dataclass
-class ChoiceTally:
-    choice: Choice
-    picked: int      # answers that ticked this choice
-    share: float     # of all answers to the question
-
-
-@dataclass
-class QuestionStats:
-    question: Question
-    number: int | None   # its place among the questions asked; None when retired
-    answers: int = 0
-    right: int = 0
-    tallies: list[ChoiceTally] = field(default_factory=list)
-
-    @property
-    def share_right(self) -> float | None:
-        return self.right / self.answers if self.answers else None
-
-    @property
-    def weak(self) -> bool:
-        return self.answers > 0 and self.share_right < WEAK_SHARE
-
-    @property
-    def top_wrong(self) -> ChoiceTally | None:
-        """The wrong choice picked most often (None when no wrong choice was ever picked)."""
-        wrong = [t for t in self.tallies if not t.choice.correct and t.picked]
-        return max(wrong, key=lambda t: (t.picked, -t.choice.position)) if wrong else None
-
-
-@dataclass
-class QuizStats:
-    attempts: int          # finished attempts
-    passed: int
-    average: float | None  # mean score of finished attempts
-    questions: list[QuestionStats]
-
-    @property
-    def answers(self) -> int:
-        return sum(q.answers for q in self.questions)
-
-
-def quiz_stats(quiz: Quiz) -> QuizStats:
-    """Attempts, pass rate and per question: answers, share right, how often each choice was picked and
-    the most chosen wrong choice — weakest questions first, then those nobody answered yet.
-
-    Two aggregate queries whatever the number of attempts: one over the finished attempts, one grouping
-    the committed answers by question, verdict and the exact choices picked (a handful of rows per
-    question); Python only spreads those few rows over the choices."""
-    attempts, passed, average = (
-        db.session.query(func.count(QuizAttempt.id), func.sum(case((QuizAttempt.passed, 1), else_=0)),
-                         func.avg(QuizAttempt.score))
-        .filter(QuizAttempt.quiz_id == quiz.id, QuizAttempt.finished_at.isnot(None)).one())
-    grouped = (_answers_of(quiz.id)
-               .with_entities(QuizAnswer.question_position, QuizAnswer.correct, QuizAnswer.choices_json, func.count())
-               .group_by(QuizAnswer.question_position, QuizAnswer.correct, QuizAnswer.choices_json).all())
-    numbers = {q.position: n for n, q in enumerate(quiz.active_questions, start=1)}
-    by_position = {q.position: QuestionStats(q, numbers.get(q.position)) for q in quiz.questions}
-    picks: dict[int, dict[int, int]] = {}
-    for position, correct, choices_json, count in grouped:
-        stats = by_position.get(position)
-        if stats is None:
-            continue
-        stats.answers += count
-        stats.right += count if correct else 0
-        for choice in json.loads(choices_json):
-            picks.setdefault(position, {}).setdefault(choice, 0)
-            picks[position][choice] += count
-    for position, stats in by_position.items():
-        counted = picks.get(position, {})
-        stats.tallies = [ChoiceTally(c, counted.get(c.position, 0),
-                                     counted.get(c.position, 0) / stats.answers if stats.answers else 0.0)
-                         for c in stats.question.choices]
-    shown = [s for s in by_position.values() if s.number is not None or s.answers]
-    shown.sort(key=lambda s: (s.answers == 0, s.share_right if s.answers else 0, -s.answers,
-                              s.number if s.number is not None else 10 ** 6))
-    return QuizStats(attempts=attempts, passed=int(passed or 0),
-                     average=float(average) if average is not None else None, questions=shown)

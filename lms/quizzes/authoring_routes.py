@@ -15,7 +15,7 @@ from lms.admin.navigation import AUTHORS
 from lms.courses.authors import authored_courses, may_author
 from lms.courses.models import Lesson
 from lms.extensions import db
-from lms.quizzes import authoring
+from lms.quizzes import authoring, stats as quiz_stats
 from lms.quizzes import format as quiz_format
 from lms.quizzes.forms import ActionForm, QuestionForm, QuizSettingsForm
 from lms.quizzes.models import Question, Quiz
@@ -86,12 +86,16 @@ def index():
 
 # ---- one lesson's quiz ---------------------------------------------------------------------------
 
+def _settings_form(quiz: Quiz | None) -> QuizSettingsForm:
+    return QuizSettingsForm(data={"pass_score": quiz.pass_score, "ask": quiz.ask} if quiz else {"pass_score": 60})
+
+
 def _editor_page(lesson: Lesson, quiz: Quiz | None, form: QuizSettingsForm, status: int = 200, error: str | None = None):
     questions = quiz.active_questions if quiz else []
     retired = [q for q in quiz.questions if q.retired] if quiz else []
-    counts = authoring.answer_counts(quiz) if quiz else {}
+    counts = quiz_stats.answer_counts(quiz) if quiz else {}
     return render_template("quizzes/admin_quiz.html", lesson=lesson, course=lesson.course, quiz=quiz, form=form,
-                           questions=questions, retired=retired, counts=counts, action=ActionForm(), error=error,
+                           questions=questions, retired=retired, counts=counts, error=error,
                            kinds=authoring.kind_names()), status
 
 
@@ -102,7 +106,7 @@ def edit(lesson_id):
     of questions drawn, creating the quiz (not yet asked) when the lesson has none."""
     lesson = _lesson(lesson_id)
     quiz = authoring.quiz_of(lesson)
-    form = QuizSettingsForm(data={"pass_score": quiz.pass_score, "ask": quiz.ask} if quiz else {"pass_score": 60})
+    form = _settings_form(quiz)
     if request.method == "POST":
         if not form.validate_on_submit():
             return _editor_page(lesson, quiz, form, 400)
@@ -130,8 +134,7 @@ def state(lesson_id):
         authoring.set_enabled(current_user, quiz, enable)
     except authoring.QuizEditError as exc:
         db.session.rollback()
-        form = QuizSettingsForm(data={"pass_score": quiz.pass_score, "ask": quiz.ask})
-        return _editor_page(lesson, quiz, form, 400, error=exc.message)
+        return _editor_page(lesson, quiz, _settings_form(quiz), 400, error=exc.message)
     flash(_("测验已启用：学员学这一节时要通过它。") if enable else _("测验已停用：学员不再需要做这个测验，已有的答卷都保留。"))
     return _back(lesson)
 
@@ -140,14 +143,27 @@ def state(lesson_id):
 
 def _question_page(lesson, quiz, form, question=None, status=200):
     return render_template("quizzes/admin_question.html", lesson=lesson, course=lesson.course, quiz=quiz,
-                           form=form, question=question, answered=authoring.answer_counts(quiz).get(
-                               question.position, 0) if question else 0), status
+                           form=form, question=question,
+                           answered=question is not None and authoring.answered(question),
+                           submitted=quiz_stats.submitted_answers(quiz.id, question.position) if question else 0), status
 
 
-def _submitted_spec(form: QuestionForm) -> dict | None:
+def _save_question(lesson, quiz, form: QuestionForm, save, question=None):
+    """POST of the question form: `save(spec)` the question it describes and go back to the quiz, or show
+    the form again with every problem on its field (nothing saved)."""
     valid = form.validate_on_submit()
     spec = form.spec()  # also when a field failed: every problem is shown at once
-    return spec if valid and spec is not None else None
+    if valid and spec is not None:
+        try:
+            saved, message = save(spec)
+        except authoring.QuizEditError as exc:
+            db.session.rollback()
+            _put_error(form, exc)
+        else:
+            flash(message)
+            return _back(lesson, f"question-{saved.id}")
+    form.pad_choices()
+    return _question_page(lesson, quiz, form, question, status=400)
 
 
 @bp.route("/lessons/<int:lesson_id>/questions/new", methods=["GET", "POST"])
@@ -163,18 +179,12 @@ def new_question(lesson_id):
         form.scenario_kind.data = scenario if scenario in quiz_format.SCENARIO_KINDS else ""
         form.pad_choices()
         return _question_page(lesson, quiz, form)
-    spec = _submitted_spec(form)
-    if spec is not None:
-        try:
-            question = authoring.add_question(current_user, quiz, spec)
-        except authoring.QuizEditError as exc:
-            db.session.rollback()
-            _put_error(form, exc)
-        else:
-            flash(_("已添加第 %(n)d 题。", n=len(quiz.active_questions)))
-            return _back(lesson, f"question-{question.id}")
-    form.pad_choices()
-    return _question_page(lesson, quiz, form, status=400)
+
+    def add(spec):
+        question = authoring.add_question(current_user, quiz, spec)
+        return question, _("已添加第 %(n)d 题。", n=len(quiz.active_questions))
+
+    return _save_question(lesson, quiz, form, add)
 
 
 @bp.route("/lessons/<int:lesson_id>/questions/<int:question_id>", methods=["GET", "POST"])
@@ -189,21 +199,13 @@ def question(lesson_id, question_id):
         return _question_page(lesson, quiz, form, question)
     if question.retired:
         abort(409)
-    spec = _submitted_spec(form)
-    if spec is not None:
-        try:
-            saved = authoring.update_question(current_user, question, spec)
-        except authoring.QuizEditError as exc:
-            db.session.rollback()
-            _put_error(form, exc)
-        else:
-            if saved.id != question.id:
-                flash(_("已保存为新版本：已有学员答过旧版本，旧版本停用并保留，他们的成绩不变。"))
-            else:
-                flash(_("已保存。"))
-            return _back(lesson, f"question-{saved.id}")
-    form.pad_choices()
-    return _question_page(lesson, quiz, form, question, status=400)
+
+    def update(spec):
+        saved = authoring.update_question(current_user, question, spec)
+        return saved, (_("已保存为新版本：已有学员答过旧版本，旧版本停用并保留，他们的成绩不变。")
+                       if saved.id != question.id else _("已保存。"))
+
+    return _save_question(lesson, quiz, form, update, question)
 
 
 @bp.post("/lessons/<int:lesson_id>/questions/<int:question_id>/move")
@@ -222,8 +224,7 @@ def retire(lesson_id, question_id):
         outcome = authoring.retire_question(current_user, question)
     except authoring.QuizEditError as exc:
         db.session.rollback()
-        form = QuizSettingsForm(data={"pass_score": quiz.pass_score, "ask": quiz.ask})
-        return _editor_page(lesson, quiz, form, 400, error=exc.message)
+        return _editor_page(lesson, quiz, _settings_form(quiz), 400, error=exc.message)
     flash(_("已停用这道题：已有学员答过，题目保留在“已停用的题目”里，可以恢复。") if outcome == "retired"
           else _("已删除这道题（还没有学员答过）。"))
     return _back(lesson)
@@ -246,5 +247,4 @@ def stats(lesson_id):
     lesson = _lesson(lesson_id)
     quiz = _quiz(lesson)
     return render_template("quizzes/admin_stats.html", lesson=lesson, course=lesson.course, quiz=quiz,
-                           stats=authoring.quiz_stats(quiz), kinds=authoring.kind_names(),
-                           weak_share=authoring.WEAK_SHARE)
+                           stats=quiz_stats.quiz_stats(quiz), kinds=authoring.kind_names())

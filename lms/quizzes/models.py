@@ -57,8 +57,9 @@ class Question(db.Model):
     @property
     def scenario(self) -> dict | None:
         return json.loads(self.scenario_json) if self.scenario_json else None
+    # loaded with their questions (one query for all of them): every page that shows a question shows its choices
     choices = db.relationship(
-        "Choice", order_by="Choice.position", cascade="all, delete-orphan", back_populates="question"
+        "Choice", order_by="Choice.position", cascade="all, delete-orphan", back_populates="question", lazy="selectin"
     )
 
     __table_args__ = (db.UniqueConstraint("quiz_id", "position", name="uq_question_quiz_position"),)
@@ -136,3 +137,26 @@ class QuizAnswer(db.Model):
     @property
     def choices(self) -> set[int]:
         return set(json.loads(self.choices_json))
+
+
+class AnswerTally(db.Model):
+    """The statistics of submitted answers, counted once as each attempt is submitted
+    (lms/quizzes/stats.py): how many answers to the question at `question_position` picked exactly
+    `choices_json` (its choice positions, as QuizAnswer stores them), and whether that was right.
+    A question's position names one version of it for ever, so these rows never need correcting."""
+
+    quiz_id = db.Column(db.Integer, db.ForeignKey("quiz.id"), primary_key=True)
+    question_position = db.Column(db.Integer, primary_key=True)
+    choices_json = db.Column(db.String(200), primary_key=True)
+    correct = db.Column(db.Boolean, primary_key=True)
+    answers = db.Column(db.Integer, nullable=False, default=0)
+
+
+class ScoreTally(db.Model):
+    """How many submitted attempts of a quiz scored `score` (and passed or not), counted with AnswerTally:
+    the quiz's attempts, pass rate and average without reading its attempts."""
+
+    quiz_id = db.Column(db.Integer, db.ForeignKey("quiz.id"), primary_key=True)
+    score = db.Column(db.Integer, primary_key=True)
+    passed = db.Column(db.Boolean, primary_key=True)
+    attempts = db.Column(db.Integer, nullable=False, default=0)

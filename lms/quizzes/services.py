@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lms.accounts.models import utcnow
 from lms.extensions import db
-from lms.quizzes import grading
+from lms.quizzes import grading, stats
 from lms.quizzes.models import Question, Quiz, QuizAnswer, QuizAttempt
 
 _random = random.SystemRandom()  # one draw tells nothing about the next
@@ -222,12 +222,15 @@ def finish_attempt(attempt: QuizAttempt, shown: dict[int, set[int]], now: dateti
         return attempt
     answers = {a.question_position: a for a in QuizAnswer.query.filter_by(attempt_id=attempt.id)}
     score = grading.percent(sum(answers[item["q"]].correct for item in draw), len(draw))
-    db.session.execute(
+    finished = db.session.execute(
         update(QuizAttempt)
         .where(QuizAttempt.id == attempt.id, QuizAttempt.finished_at.is_(None))  # a racing submit finished it
         .values(finished_at=now or utcnow(), score=score, passed=score >= quiz.pass_score, open_key=None,
                 answers_json=json.dumps({str(item["q"]): sorted(answers[item["q"]].choices) for item in draw}))
-    )
+    ).rowcount == 1
+    if finished:  # this request finished it: it joins the statistics, once, in the same commit
+        db.session.refresh(attempt)
+        stats.count_submitted(attempt, [answers[item["q"]] for item in draw])
     db.session.commit()
     db.session.refresh(attempt)
     return attempt

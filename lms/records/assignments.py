@@ -18,7 +18,8 @@ from lms.accounts.scope import in_subtree, unit_in_subtree
 from lms.audiences import AUDIENCE_CODES, audience_label
 from lms.courses.models import Course
 from lms.extensions import db
-from lms.records.models import AuditLog, TrainingRecord
+from lms.records.audit import audit
+from lms.records.models import TrainingRecord
 from lms.records.requirements import AnnualTarget, Requirement, RequirementUser
 from lms.records.services import annual_target, my_hours, to_local
 
@@ -64,8 +65,7 @@ def set_target(audience: str, hours, actor=None) -> AnnualTarget:
     row = db.session.get(AnnualTarget, audience) or AnnualTarget(audience=audience)
     row.hours, row.updated_by_id = hours, getattr(actor, "id", None)
     db.session.add(row)
-    db.session.add(AuditLog(actor_id=getattr(actor, "id", None), action="target.set", target=f"audience:{audience}",
-                            detail=f"{hours} 学时"))
+    audit(actor, "target.set", f"audience:{audience}", f"{hours} 学时")
     db.session.commit()
     return row
 
@@ -93,16 +93,14 @@ def create_requirement(course: Course, due_date: date, audience: str | None = No
     requirement.named = [RequirementUser(user_id=user.id) for user in users]
     db.session.add(requirement)
     db.session.flush()
-    db.session.add(AuditLog(actor_id=getattr(actor, "id", None), action="requirement.create",
-                            target=f"requirement:{requirement.id}", detail=f"course:{course.id} due {due_date}"))
+    audit(actor, "requirement.create", requirement, f"course:{course.id} due {due_date}")
     db.session.commit()
     return requirement
 
 
 def withdraw_requirement(requirement: Requirement, actor=None) -> None:
     requirement.active = False
-    db.session.add(AuditLog(actor_id=getattr(actor, "id", None), action="requirement.withdraw",
-                            target=f"requirement:{requirement.id}"))
+    audit(actor, "requirement.withdraw", requirement)
     db.session.commit()
 
 

@@ -2,11 +2,13 @@
 """The console's home (/admin) and audit log (/admin/audit) at county scale, beside a bare SELECT.
 
     .venv/bin/python scripts/bench/console_home.py [--users 50000] [--records 1000000] [--runs 15]
+    .venv/bin/python scripts/bench/console_home.py --reuse /tmp/console-bench-XXXX   # time again, no seeding
 
 Builds a temporary SQLite database through the real migrations (so the real indexes) with 2,000
 units (a county, 20 townships, 1,979 villages), `--users` people, `--records` ledger rows over this
-year and last (each person completes `records / users` distinct courses of 60), one progress row with a heartbeat for about every other person, 10 assignments and
-200,000 audit rows; then times, in one run:
+year and last (each person completes `records / users` distinct courses of 60), a progress row with
+a heartbeat in the last 60 days for every other person, 10 assignments and 200,000 audit rows;
+then times, in one run:
 
 - bare: one page of the ledger (`SELECT … ORDER BY id DESC LIMIT 50`) — the floor of any page;
 - the whole /admin page (figures, chart, 待办) for the county admin, a township's and a village's
@@ -32,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 FMT = "%Y-%m-%d %H:%M:%S.%f"
 COURSES = 60
+INSERT_RECORD = ("INSERT INTO training_record (id, user_id, course_id, title, kind, hours, earned_at, source, "
+                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def stamp(moment: datetime) -> str:
@@ -91,12 +95,10 @@ def seed(db, users: int, records: int) -> dict:
             earned = stamp(start_last_year + timedelta(seconds=rng.random() * span))
             batch.append((rid, uid, course_id, "课程", "course", 0.5, earned, "online", earned))
         if len(batch) >= 50_000:
-            cur.executemany("INSERT INTO training_record (id, user_id, course_id, title, kind, hours, earned_at, source, "
-                            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+            cur.executemany(INSERT_RECORD, batch)
             batch = []
     if batch:
-        cur.executemany("INSERT INTO training_record (id, user_id, course_id, title, kind, hours, earned_at, source, "
-                        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+        cur.executemany(INSERT_RECORD, batch)
     progress = []
     for uid in range(5, users + 1, 2):
         progress.append((uid, rng.randint(1, len(lessons)), stamp(now - timedelta(days=rng.random() * 60))))
@@ -113,7 +115,8 @@ def seed(db, users: int, records: int) -> dict:
     audit = [(rng.randint(1, users), rng.choice(actions), f"user:{rng.randint(5, users)}", "detail",
               stamp(now - timedelta(seconds=rng.random() * 3e7))) for _ in range(200_000)]
     audit.sort(key=lambda row: row[4])
-    cur.executemany("INSERT INTO audit_log (actor_id, action, target, detail, created_at) VALUES (?, ?, ?, ?, ?)", audit)
+    cur.executemany("INSERT INTO audit_log (actor_id, action, target, detail, created_at) VALUES (?, ?, ?, ?, ?)",
+                    audit)
     conn.commit()
     cur.execute("ANALYZE")
     conn.close()
@@ -134,13 +137,23 @@ def p95(samples):
     return sorted(samples)[max(0, round(0.95 * len(samples)) - 1)]
 
 
+def print_table(results: dict[str, list[float]], bare: str) -> None:
+    """p50 and p95 of each case in ms, and each p95's ratio to the p95 of the `bare` case."""
+    floor = p95(results[bare])
+    width = max(len(label) for label in results) + 2
+    print(f"{'case':{width}} {'p50 ms':>8} {'p95 ms':>8} {'p95/bare':>9}")
+    for label, samples in results.items():
+        print(f"{label:{width}} {statistics.median(samples):8.1f} {p95(samples):8.1f} {p95(samples) / floor:9.1f}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--reuse", help="time again on the database a previous run left in this folder")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="console-bench-"))
+    tmp = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="console-bench-"))
     os.environ["LMS_INSTANCE_DIR"] = str(tmp / "instance")
     from flask_migrate import upgrade
     from sqlalchemy import text
@@ -152,9 +165,11 @@ def main():
                       "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False})
     with app.app_context():
         upgrade(revision="heads")
-        started = time.perf_counter()
-        seed(db, args.users, args.records)
-        print(f"seeded {args.users} people, {args.records} records in {time.perf_counter() - started:.0f} s")
+        if not args.reuse:
+            started = time.perf_counter()
+            seed(db, args.users, args.records)
+            print(f"seeded {args.users} people, {args.records} records in {time.perf_counter() - started:.0f} s "
+                  f"in {tmp}")
         db.session.remove()
 
     from flask_login import FlaskLoginClient
@@ -166,24 +181,23 @@ def main():
 
         bare = text("SELECT id, user_id, hours, earned_at FROM training_record ORDER BY id DESC LIMIT 50")
         results["bare SELECT of one ledger page"] = timed(lambda: db.session.execute(bare).all(), args.runs)
-        cases = [("admin", "/admin", "/admin (county admin)"), ("ua-town", "/admin", "/admin (township unit admin)"),
-                 ("ua-village", "/admin", "/admin (village unit admin)"), ("teacher", "/admin", "/admin (instructor)"),
-                 ("admin", "/admin/audit", "/admin/audit first page (admin)"),
-                 ("admin", "/admin/audit?action=unit.", "/admin/audit action prefix (admin)"),
-                 ("ua-town", "/admin/audit", "/admin/audit first page (township unit admin)")]
-        for username, path, label in cases:
-            user = User.query.filter_by(username=username).one()
-            client = app.test_client(user=user)
+        users = {user.username: user for user in User.query.filter(User.id <= 4)}
+        db.session.expunge_all()
+    cases = [("admin", "/admin", "/admin (county admin)"), ("ua-town", "/admin", "/admin (township unit admin)"),
+             ("ua-village", "/admin", "/admin (village unit admin)"), ("teacher", "/admin", "/admin (instructor)"),
+             ("admin", "/admin/audit", "/admin/audit first page (admin)"),
+             ("admin", "/admin/audit?action=unit.", "/admin/audit action prefix (admin)"),
+             ("ua-town", "/admin/audit", "/admin/audit first page (township unit admin)")]
+    for username, path, label in cases:  # each request in its own app context, as in production
+        client = app.test_client(user=users[username])
 
-            def get(client=client, path=path):
-                response = client.get(path)
-                assert response.status_code == 200, (path, response.status_code)
+        def get(client=client, path=path, name=users[username].full_name):
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.status_code)
+            assert name in response.get_data(as_text=True)  # signed in as the case's user
 
-            results[label] = timed(get, args.runs)
-    floor = p95(results["bare SELECT of one ledger page"])
-    print(f"{'case':48} {'p50 ms':>8} {'p95 ms':>8} {'p95/bare':>9}")
-    for label, samples in results.items():
-        print(f"{label:48} {statistics.median(samples):8.1f} {p95(samples):8.1f} {p95(samples) / floor:9.0f}")
+        results[label] = timed(get, args.runs)
+    print_table(results, "bare SELECT of one ledger page")
 
 
 if __name__ == "__main__":

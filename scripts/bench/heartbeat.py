@@ -62,7 +62,8 @@ def seed(env: dict, viewers: int) -> tuple[int, list[tuple[str, str]]]:
     from lms import create_app
     from lms.accounts.models import User
     from lms.accounts.services import get_or_create_unit
-    from lms.courses.models import Course, CourseAudience, Lesson, VideoAsset
+    from lms.courses.models import Course, CourseAudience, Lesson
+    from lms.media.models import VideoAsset
     from lms.extensions import db
 
     app = create_app({"SECRET_KEY": env["LMS_SECRET_KEY"]})

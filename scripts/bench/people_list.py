@@ -31,6 +31,9 @@ from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from console_home import p95, timed  # noqa: E402,F401  (one way to time; unit_tree.py takes them from here)
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
 GIVEN = "桂兰秀英玉珍建国建华志强永红国平德明淑芬海燕丽华春梅文华金凤小军家明学文俊杰子涵欣怡浩然宇轩雨桐晓东大富福贵"
@@ -75,20 +78,6 @@ def seed(db, people: int) -> dict:
     middle = sorted((r[2], r[0]) for r in rows)[people // 2]
     return {"village": units[100][1], "town": "town-3", "deep": middle,
             "phone": next(r[10] for r in rows[1000:] if r[10])[3:9]}
-
-
-def timed(fn, runs: int) -> list[float]:
-    fn()  # warm
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
-
-
-def p95(samples):
-    return sorted(samples)[max(0, round(0.95 * len(samples)) - 1)]
 
 
 def main():

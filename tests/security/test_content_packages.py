@@ -15,8 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from lms.courses.importer import ContentError, import_package
-from lms.courses.models import Course, Lesson, VideoAsset
+from lms.courses.models import Course, Lesson
 from lms.extensions import db
+from lms.media.models import VideoAsset
 from lms.quizzes.models import Quiz, QuizAttempt
 from lms.records.models import TrainingRecord
 from lms.records.services import credit_course_completion

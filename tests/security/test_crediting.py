@@ -25,9 +25,10 @@ from lms.accounts.models import utcnow
 from lms.courses import services
 from lms.courses.completion import settle_completion
 from lms.courses.importer import import_package
-from lms.courses.models import LessonProgress, VideoAsset
+from lms.courses.models import LessonProgress
 from lms.courses.progress import MIN_FRAGMENT, MIN_GAP, apply_heartbeat, max_stored_parts, parse_intervals
 from lms.extensions import db
+from lms.media.models import VideoAsset
 from lms.records.models import AuditLog, TrainingRecord
 from tests.conftest import CSRF_RE, write_package
 from tests.quizzing import RIGHT, submit_quiz
@@ -69,7 +70,7 @@ def lesson_url(course, lesson):
 
 def replace_video(lesson, duration):
     """A new, ready asset (another upload) swapped in where the app swaps videos."""
-    from lms.media.services import swap_lesson_video
+    from lms.courses.videos import swap_lesson_video
 
     old = lesson.video
     asset = VideoAsset(lesson_id=lesson.id, status="ready", duration=duration, renditions_json=old.renditions_json,

@@ -93,7 +93,7 @@ def test_x_accel_redirect_only_for_what_the_user_may_see(app, course, video, mak
 
 def test_the_visibility_check_is_one_indexed_query(app, course, video, make_user):
     """Every Range request runs the check: one SQL statement, found through the poster/captions indexes."""
-    from lms.media.services import media_visible_to
+    from lms.courses.videos import media_visible_to
 
     learner = make_user()
     path, _ = video.renditions["360p"], learner.role  # loaded now, so only the check itself is counted
@@ -121,7 +121,7 @@ def test_the_visibility_check_on_postgresql(tmp_path, postgres_url, media_dir, t
     instructor, shown to its author."""
     from lms.accounts.services import create_user, get_or_create_unit
     from lms.courses.importer import import_package
-    from lms.media.services import media_visible_to
+    from lms.courses.videos import media_visible_to
     from tests.conftest import _make_app, write_package
 
     app = _make_app(tmp_path, database_url=postgres_url, data_dir=media_dir)

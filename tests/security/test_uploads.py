@@ -13,8 +13,8 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from lms.courses.authors import add_author
-from lms.courses.models import VideoAsset
 from lms.extensions import db
+from lms.media.models import VideoAsset
 from lms.records.models import AuditLog
 from tests.conftest import BrowserLikeClient
 

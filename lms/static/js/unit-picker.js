@@ -52,6 +52,8 @@
       if (!units.length) {
         var none = document.createElement("li");
         none.className = "unit-picker-none";
+        none.setAttribute("role", "option");
+        none.setAttribute("aria-disabled", "true");
         none.textContent = input.dataset.empty;
         list.appendChild(none);
       }
