@@ -15,7 +15,7 @@ from lms.admin.access import roles_required
 from lms.admin.navigation import AUTHORS
 from lms.audiences import AUDIENCES
 from lms.courses import authoring, rules as course_rules
-from lms.courses.authors import author_names, authored_courses, may_author
+from lms.courses.authors import author_names, authored_course_or_abort, authored_courses, authored_lesson_or_abort
 from lms.courses.forms import (SLIDES_EXAMPLE, ActionForm, CaptionsForm, EditCourseForm, LessonForm, MoveForm,
                                NewCourseForm, NewLessonForm, SlidesForm)
 from lms.courses.models import Course, Lesson
@@ -30,21 +30,9 @@ FORM_OVERHEAD = 256 * 1024  # the course form's text fields, CSRF token and mult
 CAPTIONS_LIMIT = 1024 * 1024
 
 
-def _course(course_id: int) -> Course:
-    course = db.session.get(Course, course_id)
-    if course is None:
-        abort(404)
-    if not may_author(current_user, course.id):
-        abort(403)
-    return course
-
-
 def _lesson(course_id: int, lesson_id: int) -> tuple[Course, Lesson]:
-    course = _course(course_id)
-    lesson = db.session.get(Lesson, lesson_id)
-    if lesson is None or lesson.course_id != course.id:
-        abort(404)
-    return course, lesson
+    lesson = authored_lesson_or_abort(lesson_id, course_id)
+    return lesson.course, lesson
 
 
 def _author_role() -> None:
@@ -62,7 +50,7 @@ def _judge_new_course() -> int:
 @upload_gate.guard("authoring.edit_course")
 def _judge_course_edit(course_id: int) -> int:
     _author_role()
-    _course(course_id)
+    authored_course_or_abort(course_id)
     return authoring.MAX_COVER_BYTES + FORM_OVERHEAD
 
 
@@ -149,7 +137,7 @@ def _course_page(course: Course, form: EditCourseForm | None = None, status: int
 @bp.route("/<int:course_id>", methods=["GET", "POST"])
 @roles_required(*AUTHORS)
 def edit_course(course_id):
-    course = _course(course_id)
+    course = authored_course_or_abort(course_id)
     if request.method == "GET":
         return _course_page(course)
     form = EditCourseForm()
@@ -165,7 +153,7 @@ def edit_course(course_id):
 @bp.post("/<int:course_id>/publish")
 @roles_required(*AUTHORS)
 def publish(course_id):
-    course = _course(course_id)
+    course = authored_course_or_abort(course_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     wanted = request.form.get("published") == "1"
@@ -182,7 +170,7 @@ def publish(course_id):
 @bp.post("/<int:course_id>/lessons")
 @roles_required(*AUTHORS)
 def add_lesson(course_id):
-    course = _course(course_id)
+    course = authored_course_or_abort(course_id)
     lesson_form = NewLessonForm()
     added, lesson = _submitted(lesson_form, lambda: authoring.add_lesson(current_user, course, lesson_form.title.data))
     if not added:
@@ -272,30 +260,39 @@ def _set_retired(course_id: int, lesson_id: int, retired: bool):
 @bp.post("/<int:course_id>/lessons/<int:lesson_id>/slides")
 @roles_required(*AUTHORS)
 def slides(course_id, lesson_id):
-    course, lesson = _lesson(course_id, lesson_id)
     slides_form = SlidesForm()
-    queued, asset = _submitted(slides_form, lambda: authoring.queue_slide_video(current_user, lesson,
-                                                                                slides_form.script.data))
-    if not queued:
-        return _lesson_page(course, lesson, status=400, slides_form=slides_form)
-    from lms.jobs import enqueue_transcode
-
-    enqueue_transcode(asset.id)
-    flash(_("幻灯片视频已排队生成。生成并转码完成前，学员仍看原来的视频。"))
-    return redirect(url_for("authoring.edit_lesson", course_id=course.id, lesson_id=lesson.id))
+    return _lesson_form_action(course_id, lesson_id, "slides_form", slides_form,
+                               lambda lesson: _queue_slides(lesson, slides_form.script.data),
+                               _("幻灯片视频已排队生成。生成并转码完成前，学员仍看原来的视频。"))
 
 
 @bp.post("/<int:course_id>/lessons/<int:lesson_id>/captions")
 @roles_required(*AUTHORS)
 def captions(course_id, lesson_id):
-    course, lesson = _lesson(course_id, lesson_id)
     captions_form = CaptionsForm()
     upload = captions_form.captions.data
-    replaced, _nothing = _submitted(captions_form, lambda: authoring.replace_captions(
-        current_user, lesson, upload.stream.read(CAPTIONS_LIMIT + 1), upload.filename))
-    if not replaced:
-        return _lesson_page(course, lesson, status=400, captions_form=captions_form)
-    flash(_("字幕已更新。"))
+    return _lesson_form_action(course_id, lesson_id, "captions_form", captions_form,
+                               lambda lesson: authoring.replace_captions(
+                                   current_user, lesson, upload.stream.read(CAPTIONS_LIMIT + 1), upload.filename),
+                               _("字幕已更新。"))
+
+
+def _queue_slides(lesson: Lesson, script: str):
+    asset = authoring.queue_slide_video(current_user, lesson, script)
+    from lms.jobs import enqueue_transcode
+
+    enqueue_transcode(asset.id)
+    return asset
+
+
+def _lesson_form_action(course_id: int, lesson_id: int, form_name: str, form, action, message: str):
+    """A form on the lesson page that does one thing to the lesson: the lesson page again with the
+    form's errors (400), or back to it with `message`."""
+    course, lesson = _lesson(course_id, lesson_id)
+    done, _result = _submitted(form, lambda: action(lesson))
+    if not done:
+        return _lesson_page(course, lesson, status=400, **{form_name: form})
+    flash(message)
     return redirect(url_for("authoring.edit_lesson", course_id=course.id, lesson_id=lesson.id))
 
 
@@ -321,7 +318,7 @@ def _preview(course: Course) -> authoring.Preview:
 @roles_required(*AUTHORS)
 def preview_course(course_id):
     """The course page exactly as a learner of the chosen audience who has not started sees it; read-only."""
-    course = _course(course_id)
+    course = authored_course_or_abort(course_id)
     preview = _preview(course)
     return render_template("courses/course.html", course=course, states=preview.states(), record=None,
                            rules=course_rules.current_rules(course), preview=preview,

@@ -22,6 +22,34 @@ def may_author(user, course_id: int) -> bool:
     return db.session.get(CourseAuthor, (course_id, user.id)) is not None
 
 
+def authored_course_or_abort(course_id: int) -> Course:
+    """The course the signed-in user may author: 404 when there is none, 403 when not theirs.
+    Every authoring page (courses, lessons, quizzes, videos) looks its course up through here."""
+    from flask import abort
+    from flask_login import current_user
+
+    course = db.session.get(Course, course_id)
+    if course is None:
+        abort(404)
+    if not may_author(current_user, course.id):
+        abort(403)
+    return course
+
+
+def authored_lesson_or_abort(lesson_id: int, course_id: int | None = None):
+    """A lesson of a course the signed-in user may author (404 when missing or, with `course_id`,
+    of another course; 403 when not theirs)."""
+    from flask import abort
+
+    from lms.courses.models import Lesson
+
+    lesson = db.session.get(Lesson, lesson_id)
+    if lesson is None or (course_id is not None and lesson.course_id != course_id):
+        abort(404)
+    authored_course_or_abort(lesson.course_id)
+    return lesson
+
+
 def authored_courses(user) -> list[Course]:
     """The courses `user` may author, in catalogue order (every course for admins)."""
     query = Course.query.order_by(Course.id)

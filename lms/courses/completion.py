@@ -34,6 +34,7 @@ from lms.courses.models import Course, Lesson, LessonProgress
 from lms.extensions import db
 from lms.quizzes.models import QuizAttempt
 from lms.records import services as ledger
+from lms.records.closing import YearClosed
 from lms.records.models import TrainingRecord
 
 SETTLE_ATTEMPTS = 10
@@ -135,9 +136,16 @@ def settle_completion(user_id: int, course_id: int, *, dry_run: bool = False) ->
     and it decides again from what that one wrote. `dry_run`: decide, write nothing."""
     course = db.session.get(Course, course_id)
     settled = Settlement()
+    credit = True
     for attempt in range(SETTLE_ATTEMPTS):
         try:
-            step = _settle_once(user_id, course, dry_run)
+            step = _settle_once(user_id, course, dry_run, credit)
+        except YearClosed:
+            # the year is closed for the learner's unit (lms/records/closing.py): their lessons and progress
+            # are kept, the course is simply not credited
+            db.session.rollback()
+            credit = False
+            continue
         except (IntegrityError, StaleDataError):
             db.session.rollback()
             if attempt == SETTLE_ATTEMPTS - 1:
@@ -154,7 +162,7 @@ def settle_completion(user_id: int, course_id: int, *, dry_run: bool = False) ->
     return settled
 
 
-def _settle_once(user_id: int, course: Course, dry_run: bool) -> Settlement:
+def _settle_once(user_id: int, course: Course, dry_run: bool, credit: bool = True) -> Settlement:
     now = utcnow()
     lessons = course.active_lessons
     rules = course_rules.learner_rules(user_id, course)
@@ -167,7 +175,7 @@ def _settle_once(user_id: int, course: Course, dry_run: bool) -> Settlement:
                            rules.watch_threshold)}
     step = Settlement(completed_lessons=[lesson for lesson in lessons if lesson.id in done and (
         lesson.id not in progress or progress[lesson.id].completed_at is None)])
-    if required and all(lesson.id in done for lesson in required):
+    if credit and required and all(lesson.id in done for lesson in required):
         written = {row.completion_key: row for row in TrainingRecord.query.filter(TrainingRecord.completion_key.in_(
             [ledger.completion_key(user_id, course.id), ledger.bonus_key(user_id, course.id)]))}
         step.record = written.get(ledger.completion_key(user_id, course.id))
@@ -191,7 +199,7 @@ def _settle_once(user_id: int, course: Course, dry_run: bool) -> Settlement:
         row.completed_at = now
     for record in step.credited:
         db.session.add(record)
-        db.session.add(ledger.credit_audit(record))
+        ledger.credit_audit(record)
     db.session.commit()
     return step
 

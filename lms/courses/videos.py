@@ -15,7 +15,7 @@ from lms.courses.rules import record_rules
 from lms.extensions import db
 from lms.media.models import VideoAsset
 from lms.media.services import asset_uploader_id, video_ready
-from lms.records.models import AuditLog
+from lms.records.audit import audit
 
 
 def swap_lesson_video(lesson: Lesson, asset: VideoAsset, actor_id: int | None, reason: str) -> None:
@@ -26,12 +26,11 @@ def swap_lesson_video(lesson: Lesson, asset: VideoAsset, actor_id: int | None, r
     lesson.video = asset
     db.session.flush()
     if old_id is not None and old_id != asset.id:
-        db.session.add(AuditLog(actor_id=actor_id, action="video.replace", target=f"lesson:{lesson.id}",
-                                detail=f"asset {old_id} → {asset.id} ({reason})"))
+        audit(actor_id, "video.replace", lesson, f"asset {old_id} → {asset.id} ({reason})")
     change = record_rules(lesson.course)  # a course on the video-length rule: its 学时 follow the new video
     if change.bumped:
-        db.session.add(AuditLog(actor_id=actor_id, action="course.rules", target=f"course:{lesson.course_id}",
-                                detail=f"第 {change.old_version} 版 → 第 {change.new_version} 版：" + "；".join(change.changes)))
+        audit(actor_id, "course.rules", f"course:{lesson.course_id}",
+              f"第 {change.old_version} 版 → 第 {change.new_version} 版：" + "；".join(change.changes))
 
 
 @video_ready.connect

@@ -38,13 +38,6 @@ def serve(relpath):
     return response
 
 
-def _authored_lesson(lesson_id: int) -> Lesson:
-    lesson = db.session.get(Lesson, lesson_id) or abort(404)
-    if not authors.may_author(current_user, lesson.course_id):
-        abort(403)
-    return lesson
-
-
 def _authored_asset(asset_id: int) -> VideoAsset:
     """An upload (or imported video) of a course the user authors; 404 for every other asset.
     Learners are refused (403) before any lookup, as on every /admin page."""
@@ -61,7 +54,7 @@ def _authored_asset(asset_id: int) -> VideoAsset:
 @upload_gate.guard("media.upload", files_to_disk=True)
 def _judge_video_upload(lesson_id: int) -> int:
     """Before any byte of the body is read: only an author of this lesson's course may send one."""
-    _authored_lesson(lesson_id)
+    authors.authored_lesson_or_abort(lesson_id)
     return current_app.config["MAX_CONTENT_LENGTH"]
 
 
@@ -89,7 +82,7 @@ def overview():
 @bp.route("/admin/lessons/<int:lesson_id>/video", methods=["GET", "POST"])
 @login_required
 def upload(lesson_id):
-    lesson = _authored_lesson(lesson_id)
+    lesson = authors.authored_lesson_or_abort(lesson_id)
     form = VideoUploadForm()
     if form.validate_on_submit():
         video, captions = form.video.data, form.captions.data

@@ -192,11 +192,9 @@ def create_upload_asset(lesson, source: Path, original_name: str, captions: Path
         asset.captions_path = lesson.video.captions_path
     db.session.add(asset)
     if uploader_id is not None:
-        from lms.records.models import AuditLog
+        from lms.records.audit import audit
 
-        db.session.flush()
-        db.session.add(AuditLog(actor_id=uploader_id, action="video.upload", target=f"asset:{asset.id}",
-                                detail=f"lesson:{lesson.id} {original_name}"))
+        audit(uploader_id, "video.upload", asset, f"lesson:{lesson.id} {original_name}")
     db.session.commit()
     return asset
 

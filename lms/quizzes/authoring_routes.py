@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from lms.admin.access import roles_required
 from lms.admin.navigation import AUTHORS
-from lms.courses.authors import authored_courses, may_author
+from lms.courses.authors import authored_courses, authored_lesson_or_abort
 from lms.courses.models import Lesson
 from lms.extensions import db
 from lms.quizzes import authoring, stats as quiz_stats
@@ -21,15 +21,6 @@ from lms.quizzes.forms import ActionForm, QuestionForm, QuizSettingsForm
 from lms.quizzes.models import Question, Quiz
 
 bp = Blueprint("quiz_editor", __name__, url_prefix="/admin/quizzes")
-
-
-def _lesson(lesson_id: int) -> Lesson:
-    lesson = db.session.get(Lesson, lesson_id)
-    if lesson is None:
-        abort(404)
-    if not may_author(current_user, lesson.course_id):
-        abort(403)
-    return lesson
 
 
 def _quiz(lesson: Lesson) -> Quiz:
@@ -49,7 +40,7 @@ def _question(quiz: Quiz, question_id: int) -> Question:
 def _acted_on(lesson_id: int, question_id: int) -> tuple[Lesson, Quiz, Question]:
     """For the small POST buttons: the lesson the user may author, its quiz, the question; 400 without
     a valid CSRF token."""
-    lesson = _lesson(lesson_id)
+    lesson = authored_lesson_or_abort(lesson_id)
     quiz = _quiz(lesson)
     question = _question(quiz, question_id)
     if not ActionForm().validate_on_submit():
@@ -104,7 +95,7 @@ def _editor_page(lesson: Lesson, quiz: Quiz | None, form: QuizSettingsForm, stat
 def edit(lesson_id):
     """GET: the quiz with its questions (or a form to create it). POST: save the pass mark and the number
     of questions drawn, creating the quiz (not yet asked) when the lesson has none."""
-    lesson = _lesson(lesson_id)
+    lesson = authored_lesson_or_abort(lesson_id)
     quiz = authoring.quiz_of(lesson)
     form = _settings_form(quiz)
     if request.method == "POST":
@@ -125,7 +116,7 @@ def edit(lesson_id):
 @bp.post("/lessons/<int:lesson_id>/state")
 @roles_required(*AUTHORS)
 def state(lesson_id):
-    lesson = _lesson(lesson_id)
+    lesson = authored_lesson_or_abort(lesson_id)
     quiz = _quiz(lesson)
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -169,7 +160,7 @@ def _save_question(lesson, quiz, form: QuestionForm, save, question=None):
 @bp.route("/lessons/<int:lesson_id>/questions/new", methods=["GET", "POST"])
 @roles_required(*AUTHORS)
 def new_question(lesson_id):
-    lesson = _lesson(lesson_id)
+    lesson = authored_lesson_or_abort(lesson_id)
     quiz = _quiz(lesson)
     form = QuestionForm()
     if request.method == "GET":
@@ -190,7 +181,7 @@ def new_question(lesson_id):
 @bp.route("/lessons/<int:lesson_id>/questions/<int:question_id>", methods=["GET", "POST"])
 @roles_required(*AUTHORS)
 def question(lesson_id, question_id):
-    lesson = _lesson(lesson_id)
+    lesson = authored_lesson_or_abort(lesson_id)
     quiz = _quiz(lesson)
     question = _question(quiz, question_id)
     form = QuestionForm()
@@ -244,7 +235,7 @@ def restore(lesson_id, question_id):
 @bp.get("/lessons/<int:lesson_id>/stats")
 @roles_required(*AUTHORS)
 def stats(lesson_id):
-    lesson = _lesson(lesson_id)
+    lesson = authored_lesson_or_abort(lesson_id)
     quiz = _quiz(lesson)
     return render_template("quizzes/admin_stats.html", lesson=lesson, course=lesson.course, quiz=quiz,
                            stats=quiz_stats.quiz_stats(quiz), kinds=authoring.kind_names())

@@ -15,6 +15,7 @@ from lms.accounts.scope import in_subtree
 from lms.courses.models import Course, LessonProgress
 from lms.extensions import db
 from lms.quizzes.models import QuizAttempt
+from lms.records.audit import audit
 from lms.records.models import AuditLog, TrainingRecord
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -39,8 +40,8 @@ def bonus_key(user_id: int, course_id: int) -> str:
 
 def certificate_number(user_id: int, course_id: int, earned_at: datetime) -> str:
     """Unique by construction: a learner is credited a course once (completion_key is UNIQUE) and
-    the number names that pair; the random tail only keeps numbers unguessable for /verify."""
-    return f"KP{to_local(earned_at):%Y}-{course_id}-{user_id}-{secrets.token_hex(3).upper()}"
+    the number names that pair; the random tail (48 bits) keeps numbers unguessable for /verify."""
+    return f"KP{to_local(earned_at):%Y}-{course_id}-{user_id}-{secrets.token_hex(6).upper()}"
 
 
 def course_completion_record(user_id: int, course: Course, now: datetime, rules=None) -> TrainingRecord:
@@ -77,8 +78,8 @@ def course_completion_record(user_id: int, course: Course, now: datetime, rules=
 
 
 def credit_audit(record: TrainingRecord) -> AuditLog:
-    return AuditLog(actor_id=record.user_id, action="record.credit", target=f"course:{record.course_id}",
-                    detail=f"{record.hours} 学时")
+    """Add the audit row of a course credit to the session (the caller commits both)."""
+    return audit(record.user_id, "record.credit", f"course:{record.course_id}", f"{record.hours} 学时")
 
 
 def credit_course_completion(user_id: int, course: Course) -> TrainingRecord:
@@ -94,7 +95,7 @@ def credit_course_completion(user_id: int, course: Course) -> TrainingRecord:
     try:
         with db.session.begin_nested():
             db.session.add(record)
-        db.session.add(credit_audit(record))
+        credit_audit(record)
         db.session.commit()
         return record
     except IntegrityError:
