@@ -17,6 +17,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_object(settings)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+    else:  # after a database restart, pooled connections are dead: test each before use (scripts/loadtest)
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     Path(app.config["DATA_DIR"]).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
@@ -61,6 +63,18 @@ def create_app(config: dict | None = None) -> Flask:
     from lms.courses.authoring_routes import bp as authoring_bp
 
     app.register_blueprint(authoring_bp)  # /admin/courses: course and lesson authoring (lms/courses/authoring.py)
+    from lms.records.dashboard_routes import bp as dashboard_bp
+
+    app.register_blueprint(dashboard_bp)  # /admin/dashboard: 统计图表 (lms/records/dashboard.py)
+    from lms.activities.routes import bp as activities_bp
+
+    app.register_blueprint(activities_bp)  # /admin/activities and /activities/scan: 线下活动 (lms/activities)
+    from lms.records.certificate_routes import bp as certificates_bp
+    from lms.records.correction_routes import bp as corrections_bp, closing_bp
+
+    app.register_blueprint(certificates_bp)  # certificate PDFs and the public /verify/<code> (lms/records/certificates.py)
+    app.register_blueprint(corrections_bp)  # a person's records and their reversal (lms/records/corrections.py)
+    app.register_blueprint(closing_bp)  # /admin/closing: closing a year (lms/records/closing.py)
 
     from lms.cli import register_commands
 

@@ -40,6 +40,7 @@ def register_commands(app):
     app.cli.add_command(search)
     app.cli.add_command(records)
     app.cli.add_command(courses)
+    app.cli.add_command(doctor)
 
 
 @click.command("import-content")
@@ -246,27 +247,24 @@ def hours():
 def hours_export(fmt, date_from, date_to, unit_code, audience, summary, lang, output):
     """Export training-hour records (DESIGN.md columns)."""
     from lms.accounts.models import Unit
-    from lms.records import export
+    from lms.records import export_sql
+    from lms.records.xlsx import MAX_ROWS
 
     unit = None
     if unit_code:
         unit = Unit.query.filter_by(code=unit_code).first()
         if unit is None:
             raise click.ClickException(f"单位编码不存在：{unit_code}")
-    columns, query, rows = export.export_rows(summary, date_from and date_from.date(), date_to and date_to.date(),
-                                              unit, audience, lang)
-    total = query.count()
+    filters = export_sql.Filters(date_from and date_from.date(), date_to and date_to.date(), unit, audience)
+    total = export_sql.count(summary, filters)
+    if fmt == "xlsx" and total >= MAX_ROWS:
+        raise click.ClickException(f"共 {total} 行，超过 Excel 一张工作表的上限（{MAX_ROWS - 1} 行），请改用 CSV 或缩小范围")
     with tqdm(total=total, desc="导出记录", unit="人" if summary else "条", file=sys.stderr, disable=None) as bar:
-        def counted(iterable):
-            for row in iterable:
-                bar.update(1)
-                yield row
-
         if fmt == "xlsx":
-            export.write_xlsx(str(output), columns, counted(rows), lang)
+            export_sql.write_xlsx(str(output), summary, filters, lang, bar.update)
         else:
-            with open(output, "w", encoding="utf-8", newline="") as fh:
-                export.write_csv(fh, columns, counted(rows), lang)
+            with open(output, "wb") as fh:
+                export_sql.write_csv(fh, summary, filters, lang, bar.update)
     click.echo(f"已导出 {total} 人的学时汇总到 {output}" if summary else f"已导出 {total} 条记录到 {output}")
 
 
@@ -384,6 +382,16 @@ def worker(workers):
 
     click.echo(f"后台任务进程已启动（{workers} 个线程）")
     run_worker(workers)
+
+
+@click.command("doctor")
+@click.option("--web-user", help="nginx 的运行账户（默认 www-data）：检查它能否读取媒体文件")
+@with_appcontext
+def doctor(web_user):
+    """Check this deployment (database, migrations, folders, ffmpeg, search, workers, clock); exit 1 on a problem."""
+    from lms.doctor import run_doctor
+
+    raise SystemExit(run_doctor(web_user, echo=click.echo))
 
 
 def _reindex_courses(course_ids):

@@ -6,6 +6,12 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# Argon2id cost for new password and PIN hashes (lms/accounts/passwords.py): OWASP's minimum
+# (19 MiB, 2 passes, 1 lane). One check measured 25–35 ms of CPU on a 2-core machine, against
+# ~100 ms for werkzeug's scrypt (N=32768) used before; OWASP's other minimum, 46 MiB × 1 pass, took
+# twice the CPU and 2.4× the memory. scripts/bench/signin.py prints both figures.
+PASSWORD_ARGON2 = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
+
 
 def _instance_dir() -> Path:
     return Path(os.environ.get("LMS_INSTANCE_DIR", PROJECT_ROOT / "instance"))
@@ -67,10 +73,21 @@ class Config:
         self.SECURE_COOKIES = _flag("LMS_SECURE_COOKIES")
         # progress is written at least every few seconds while transcoding; silence this long = dead worker
         self.JOB_STALE_SECONDS = int(os.environ.get("LMS_JOB_STALE_SECONDS", "120"))
+        # a web export of more rows than this runs as a background job (lms/records/export_jobs.py)
+        self.EXPORT_INLINE_MAX_ROWS = 20_000
         # The largest video upload (the whole request); it applies only once the request is judged to
         # come from an author of the lesson's course. Every other request body: MAX_BODY_BYTES.
         self.MAX_CONTENT_LENGTH = int(os.environ.get("LMS_MAX_UPLOAD_MB", "2048")) * 1024 * 1024
         self.MAX_BODY_BYTES = 16 * 1024 * 1024
+        # JSON APIs (heartbeats, settings) take this much at most, judged before the body is read
+        # (lms/media/upload_gate.py json_body); a heartbeat of the most intervals allowed (200) is ~8 KB
+        self.MAX_JSON_BYTES = 16 * 1024
+        # Forms without files: a 50,000-character lesson text is ~450 KB URL-encoded (Werkzeug's 500 KB
+        # default would leave little room); the most fields a page sends is a quiz's ticked choices
+        # (≤ 8 a question), far below 1,000. Past either: 413 before any field is looked at.
+        self.MAX_FORM_MEMORY_SIZE = 1024 * 1024
+        self.MAX_FORM_PARTS = 1000
+        self.PASSWORD_ARGON2 = dict(PASSWORD_ARGON2)
         # X-Accel-Redirect prefix for media behind nginx (docs/deploy.md); None serves from Flask.
         self.MEDIA_ACCEL_PREFIX = os.environ.get("LMS_MEDIA_ACCEL_PREFIX")
         # Crediting (DESIGN.md "Crediting watched time")

@@ -6,4 +6,9 @@ from lms.courses.lease import StudyLease  # noqa: F401
 from lms.media.models import VideoAsset  # noqa: F401
 from lms.quizzes.models import Choice, Question, Quiz, QuizAnswer, QuizAttempt  # noqa: F401
 from lms.records.models import AuditLog, TrainingRecord  # noqa: F401
+from lms.records.rollups import LedgerCourseYear, LedgerUserYear  # noqa: F401  (kept by triggers, migration 0018)
+from lms.records.closing import ClosedYear  # noqa: F401  (also: the closed-year check on every credit)
+from lms.records.certificates import YearCertificate  # noqa: F401
 from lms.records.requirements import AnnualTarget, Requirement, RequirementUser  # noqa: F401
+from lms.records.export_jobs import ExportJob  # noqa: F401
+from lms.activities.models import ActivityAttendance, ActivityAudience, OfflineActivity  # noqa: F401

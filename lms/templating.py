@@ -1,6 +1,8 @@
 """Jinja helpers shared by every domain's templates."""
 from decimal import Decimal
 
+from flask_babel import gettext as _
+
 from lms.audiences import AUDIENCES, audience_label
 from lms.records.services import to_local
 
@@ -21,13 +23,13 @@ def init_app(app):
     def forbidden(error):
         from flask import render_template
 
-        return render_template("error.html", code=403, message="您没有权限访问这个页面。"), 403
+        return render_template("error.html", code=403, message=_("您没有权限访问这个页面。")), 403
 
     @app.errorhandler(404)
     def not_found(error):
         from flask import render_template
 
-        return render_template("error.html", code=404, message="页面不存在，或课程已下线。"), 404
+        return render_template("error.html", code=404, message=_("页面不存在，或课程已下线。")), 404
 
     from flask_wtf.csrf import CSRFError
 
@@ -36,5 +38,5 @@ def init_app(app):
         from flask import jsonify, render_template, request
 
         if request.is_json:
-            return jsonify(error="csrf", message="安全校验失败，请刷新页面后重试。"), 400
-        return render_template("error.html", code=400, message="安全校验失败（页面已过期），请返回并刷新后重试。"), 400
+            return jsonify(error="csrf", message=_("安全校验失败，请刷新页面后重试。")), 400
+        return render_template("error.html", code=400, message=_("安全校验失败（页面已过期），请返回并刷新后重试。")), 400

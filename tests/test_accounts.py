@@ -98,7 +98,7 @@ def test_cli_reset_password_and_unlock(app, browser_client, make_user):
 def test_passwords_are_hashed(app, make_user):
     user = make_user(password="correct-horse")
     stored = db.session.get(User, user.id).password_hash
-    assert "correct-horse" not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
+    assert "correct-horse" not in stored and stored.startswith("$argon2id$")
 
 
 def test_open_redirect_after_login_is_refused(browser_client, make_user):

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flask_babel import gettext as _
+
 from lms.accounts.models import ROLES, Unit, User
 from lms.accounts.services import AccountError, create_user
 from lms.audiences import AUDIENCE_CODES, AUDIENCES
@@ -48,7 +50,7 @@ class RowProblem:
     message: str
 
     def __str__(self):
-        return f"第 {self.line} 行：{self.message}"
+        return _("第 %(line)d 行：%(message)s", line=self.line, message=self.message)
 
 
 @dataclass
@@ -65,13 +67,13 @@ def decode_csv(raw: bytes) -> str:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ImportFileError("文件编码无法识别：请另存为 UTF-8 或 GBK 编码的 CSV，或 Excel（.xlsx）文件")
+    raise ImportFileError(_("文件编码无法识别：请另存为 UTF-8 或 GBK 编码的 CSV，或 Excel（.xlsx）文件"))
 
 
 def read_rows(path: Path) -> list[tuple[int, dict]]:
     """(spreadsheet line number, {field: text}) for each non-empty data row."""
     return read_sheet(path, HEADERS, {"username", "full_name", "audience", "unit"},
-                      "需要 账号、姓名、人群、单位编码，可选 角色、密码、手机号")
+                      _("需要 账号、姓名、人群、单位编码，可选 角色、密码、手机号"))
 
 
 def read_sheet(path: Path, headers: dict[str, str], required: set[str], hint: str) -> list[tuple[int, dict]]:
@@ -84,18 +86,18 @@ def read_sheet(path: Path, headers: dict[str, str], required: set[str], hint: st
         try:
             sheet = load_workbook(path, read_only=True, data_only=True).active
         except Exception as exc:
-            raise ImportFileError(f"无法读取 Excel 文件：{exc.__class__.__name__}") from None
+            raise ImportFileError(_("无法读取 Excel 文件：%(error)s", error=exc.__class__.__name__)) from None
         table = [["" if v is None else str(v).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
     elif path.suffix.lower() in (".csv", ".txt"):
         table = [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(decode_csv(path.read_bytes())))]
     else:
-        raise ImportFileError("只支持 .csv 或 .xlsx 文件")
+        raise ImportFileError(_("只支持 .csv 或 .xlsx 文件"))
     if not table:
-        raise ImportFileError("文件是空的")
+        raise ImportFileError(_("文件是空的"))
     header = [headers.get(name.strip().lower(), headers.get(name.strip())) for name in table[0]]
     missing = required - set(header)
     if missing:
-        raise ImportFileError("缺少列：" + "、".join(sorted(missing)) + f"（{hint}）")
+        raise ImportFileError(_("缺少列：%(columns)s（%(hint)s）", columns="、".join(sorted(missing)), hint=hint))
     rows = []
     for line, values in enumerate(table[1:], start=2):
         if not any(values):
@@ -117,23 +119,26 @@ def check_rows(rows: list[tuple[int, dict]], placement: Placement | None = None)
         role = ROLE_LABELS.get(row.get("role", ""), row.get("role", "") or "learner")
         problems = []
         if not username:
-            problems.append("账号为空")
+            problems.append(_("账号为空"))
         elif username in existing:
-            problems.append(f"账号“{username}”已存在")
+            problems.append(_("账号“%(name)s”已存在", name=username))
         elif username in seen:
-            problems.append(f"账号“{username}”与第 {seen[username]} 行重复")
+            problems.append(_("账号“%(name)s”与第 %(line)d 行重复", name=username, line=seen[username]))
         if not row.get("full_name"):
-            problems.append("姓名为空")
+            problems.append(_("姓名为空"))
+        # the values a file may hold (Chinese labels, as the template writes them), whatever the page's language
         if audience not in AUDIENCE_CODES:
-            problems.append(f"人群“{row.get('audience', '')}”无效（可填：{'、'.join(str(v) for v in AUDIENCES.values())}）")
+            problems.append(_("人群“%(value)s”无效（可填：%(choices)s）", value=row.get("audience", ""),
+                              choices="、".join(AUDIENCE_LABELS)))
         if role not in ROLES:
-            problems.append(f"角色“{row.get('role')}”无效（可填：学员、教师、单位管理员、管理员）")
+            problems.append(_("角色“%(value)s”无效（可填：%(choices)s）", value=row.get("role"),
+                              choices="、".join(ROLE_LABELS)))
         if row.get("unit") not in units:
-            problems.append(f"单位编码“{row.get('unit', '')}”不存在")
+            problems.append(_("单位编码“%(code)s”不存在", code=row.get("unit", "")))
         if row.get("password") and len(row["password"]) < 8:
-            problems.append("密码至少 8 位")
+            problems.append(_("密码至少 8 位"))
         if clean_phone(row.get("phone")) and not PHONE_RE.match(clean_phone(row.get("phone"))):
-            problems.append(f"手机号“{row['phone']}”无效")
+            problems.append(_("手机号“%(phone)s”无效", phone=row["phone"]))
         if placement and role in ROLES and row.get("unit") in units:
             problem = placement(role, row["unit"])
             if problem:

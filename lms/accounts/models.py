@@ -2,8 +2,8 @@ from datetime import datetime, timezone
 
 from flask_login import UserMixin
 from sqlalchemy import CheckConstraint
-from werkzeug.security import generate_password_hash
 
+from lms.accounts.passwords import hash_password
 from lms.audiences import AUDIENCE_CODES
 from lms.extensions import db
 
@@ -68,7 +68,7 @@ class User(UserMixin, db.Model):
 
     def set_password(self, password: str) -> None:
         """A new password also ends every session signed in with the old one."""
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = hash_password(password)
         self.session_version = (self.session_version or 0) + 1
 
     def get_id(self) -> str:

@@ -33,7 +33,7 @@ from lms.accounts import bulk, throttle
 from lms.accounts.models import ROLES, Unit, User
 from lms.accounts.scope import in_subtree, oversight_root, scoped_unit, unit_in_subtree
 from lms.accounts.services import AccountError, authenticate, change_password, end_sessions
-from lms.audiences import AUDIENCE_CODES, AUDIENCES
+from lms.audiences import AUDIENCE_CODES
 from lms.extensions import db
 from lms.records.audit import audit
 from lms.records.models import TrainingRecord
@@ -395,7 +395,9 @@ def template_csv(actor: User) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(TEMPLATE_HEADER)
-    writer.writerow(("zhangsan", "张三", str(AUDIENCES["farmer"]), actor.unit.code, "学员", "", "13800000000"))
+    # the Chinese label the import reads, not the page's language (str(AUDIENCES[...]) is "Farmers" in English)
+    farmer = next(label for label, code in bulk.AUDIENCE_LABELS.items() if code == "farmer")
+    writer.writerow(("zhangsan", "张三", farmer, actor.unit.code, "学员", "", "13800000000"))
     return out.getvalue().encode("utf-8-sig")
 
 

@@ -1,13 +1,10 @@
 """Accounts: units, users, sign-in with throttling."""
 from __future__ import annotations
 
-import functools
-import secrets
-
+from flask_babel import gettext as _
 from flask_login import current_user, logout_user
-from werkzeug.security import check_password_hash, generate_password_hash
 
-from lms.accounts import throttle
+from lms.accounts import passwords, throttle
 from lms.accounts.models import ROLES, Unit, User
 from lms.audiences import AUDIENCE_CODES
 from lms.extensions import db
@@ -35,7 +32,7 @@ def check_unit_code(code: str) -> None:
     under the county would pose as a unit below town-a), spaces or control characters. `_ % \\` are
     allowed: subtree queries (lms/accounts/scope.py) never treat them as wildcards."""
     if not code or len(code) > 64 or "/" in code or any(ch.isspace() or not ch.isprintable() for ch in code):
-        raise AccountError(f"单位编码无效：{code!r}（1–64 个字符，不能含 / 、空格或控制字符）")
+        raise AccountError(_("单位编码无效：%(code)s（1–64 个字符，不能含 / 、空格或控制字符）", code=repr(code)))
 
 
 def get_or_create_unit(code: str, name: str, kind: str = "org", parent: Unit | None = None) -> Unit:
@@ -51,18 +48,18 @@ def get_or_create_unit(code: str, name: str, kind: str = "org", parent: Unit | N
 
 def create_user(username: str, full_name: str, password: str, role: str, audience: str, unit_code: str) -> User:
     if role not in ROLES:
-        raise AccountError(f"未知角色：{role}（可选 {', '.join(ROLES)}）")
+        raise AccountError(_("未知角色：%(role)s（可选 %(choices)s）", role=role, choices=", ".join(ROLES)))
     if audience not in AUDIENCE_CODES:
-        raise AccountError(f"未知人群：{audience}（可选 {', '.join(AUDIENCE_CODES)}）")
+        raise AccountError(_("未知人群：%(code)s（可选 %(choices)s）", code=audience, choices=", ".join(AUDIENCE_CODES)))
     unit = Unit.query.filter_by(code=unit_code).first()
     if unit is None:
-        raise AccountError(f"单位编码不存在：{unit_code}")
+        raise AccountError(_("单位编码不存在：%(code)s", code=unit_code))
     if not unit.active:  # a deactivated unit takes nobody new (lms/accounts/units.py)
-        raise AccountError(f"单位已停用：{unit_code}")
+        raise AccountError(_("单位已停用：%(code)s", code=unit_code))
     if User.query.filter_by(username=username).first():
-        raise AccountError(f"账号已存在：{username}")
+        raise AccountError(_("账号已存在：%(name)s", name=username))
     if len(password) < 8:
-        raise AccountError("密码至少 8 位")
+        raise AccountError(_("密码至少 8 位"))
     user = User(username=username, full_name=full_name, role=role, audience=audience, unit=unit)
     user.set_password(password)
     db.session.add(user)
@@ -85,19 +82,16 @@ def authenticate(username: str, password: str, address: str | None) -> User | No
         raise SignInThrottled(exc.retry_after) from None
     user = User.query.filter_by(username=username).first()
     # an unknown account costs the same hash check as a known one, so timing tells nothing either
-    matches = check_password_hash(user.password_hash if user else _dummy_password_hash(), password)
+    matches = passwords.verify_password(user.password_hash if user else passwords.dummy_hash(), password)
     if matches and user is not None and user.active:
+        if passwords.needs_rehash(user.password_hash):  # an older hash: replaced, in forgive's commit
+            user.password_hash = passwords.hash_password(password)
         throttle.forgive(attempt, FORGIVEN_ON_SUCCESS)
+        throttle.give_back(attempt, ("password-address",))  # a school's class behind one address
         return user
     if attempt.wait_if_wrong:
         raise SignInThrottled(attempt.wait_if_wrong)
     return None
-
-
-@functools.cache
-def _dummy_password_hash() -> str:
-    """A hash of the same method and cost as real ones, of a password nobody knows."""
-    return generate_password_hash(secrets.token_urlsafe(16))
 
 
 def unlock_account(username: str, address: str | None = None) -> int:
@@ -127,7 +121,7 @@ def change_password(user: User, password: str) -> None:
     """Set a new password (the user's own change or an administrator's reset); every session signed in
     with the old one ends, and waits on the account are lifted."""
     if len(password) < 8:
-        raise AccountError("密码至少 8 位")
+        raise AccountError(_("密码至少 8 位"))
     user.set_password(password)
     db.session.commit()
     unlock_account(user.username)

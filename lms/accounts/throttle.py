@@ -184,12 +184,35 @@ def _longest_wait(keys: list[Key], now: datetime) -> int:
     return max((_seconds_until(end, now) for end in ends), default=0)
 
 
-def _insert_if_missing(key: Key, now: datetime) -> None:
+def give_back(attempt: Attempt, scopes: tuple[str, ...]) -> None:
+    """A right answer is not a failure: this attempt's own count in these scopes is returned, and no
+    more — earlier failures stand. Shared keys (an address, a class tablet) use this, so a class of 40
+    signing in behind one school address is not stopped by its own successes, while a sprayer who signs
+    in to an account of their own gets back only that sign-in's count."""
+    for reservation in attempt.reservations:
+        if reservation.key.scope not in scopes:
+            continue
+        if _undo(reservation):
+            continue
+        # others counted since: take one off without touching a wait they may have started
+        db.session.execute(
+            update(SignInThrottle).where(SignInThrottle.id == reservation.row_id, SignInThrottle.failures > 0)
+            .values(failures=SignInThrottle.failures - 1).execution_options(synchronize_session=False))
+        db.session.commit()
+
+
+def _insert_counted(key: Key, rule: Rule, now: datetime) -> Reservation | None:
+    """The first failure of a key with no row yet, in one INSERT (a right password deletes the account's
+    rows, so most sign-ins start here); None when another request inserted the row first."""
+    wait = rule.wait_after(1)
+    before, after = _State(0, now, None), _State(1, now, now + wait if wait else None)
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    db.session.execute(dialect.insert(SignInThrottle).values(
-        scope=key.scope, subject=key.subject, source=key.source, failures=0, window_start=now,
-    ).on_conflict_do_nothing(index_elements=["scope", "subject", "source"]))
+    inserted = db.session.execute(dialect.insert(SignInThrottle).values(
+        scope=key.scope, subject=key.subject, source=key.source, failures=after.failures,
+        window_start=after.window_start, blocked_until=after.blocked_until,
+    ).on_conflict_do_nothing(index_elements=["scope", "subject", "source"]).returning(SignInThrottle.id)).first()
     db.session.commit()
+    return Reservation(key, inserted.id, before, after, rule.limit) if inserted else None
 
 
 def _same_state(state: _State):
@@ -205,7 +228,9 @@ def _reserve_one(key: Key, rule: Rule, now: datetime) -> Reservation:
             SignInThrottle.id, SignInThrottle.failures, SignInThrottle.window_start, SignInThrottle.blocked_until,
         ).where(_any_key([key]))).first()
         if row is None:
-            _insert_if_missing(key, now)
+            reservation = _insert_counted(key, rule, now)
+            if reservation:
+                return reservation
             continue
         before = _State(row.failures, row.window_start, row.blocked_until)
         if _seconds_until(before.blocked_until, now):
@@ -224,11 +249,13 @@ def _reserve_one(key: Key, rule: Rule, now: datetime) -> Reservation:
     raise Throttled(1)  # endless contention: refuse rather than check unbounded
 
 
-def _undo(reservation: Reservation) -> None:
-    """Give back a reservation whose attempt was never checked, unless others have counted since."""
+def _undo(reservation: Reservation) -> bool:
+    """Give back a reservation whose attempt was never checked, unless others have counted since
+    (False then)."""
     before, after = reservation.before, reservation.after
-    db.session.execute(
+    changed = db.session.execute(
         update(SignInThrottle).where(SignInThrottle.id == reservation.row_id, _same_state(after))
         .values(failures=before.failures, window_start=before.window_start, blocked_until=before.blocked_until)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)).rowcount
     db.session.commit()
+    return changed == 1

@@ -82,13 +82,14 @@ def month_starts_utc(year: int) -> list[datetime]:
     return [day_start_utc(date(year, month, 1)) for month in range(1, 13)] + [day_start_utc(date(year + 1, 1, 1))]
 
 
-def hours_by_month(scope: ConsoleScope, year: int) -> list[Decimal]:
+def hours_by_month(scope: ConsoleScope, year: int, people=None) -> list[Decimal]:
     """学时 credited in each month of `year` (Asia/Shanghai), corrections included, read from covering
     indexes of the ledger (never its rows). Two shapes, measured at a million records:
     - the whole county: twelve range sums in one statement, each an index range scan — one pass with
       twelve CASE columns evaluates 24 comparisons on each of the year's rows and is 10–20× slower;
     - a unit subtree or an instructor's courses: one pass over their (far fewer) rows with twelve CASE
-      columns — twelve range sums would repeat the subtree's lookups twelve times."""
+      columns — twelve range sums would repeat the subtree's lookups twelve times.
+    `people`: a SELECT of user ids to narrow the sums to as well (the dashboard's audience filter)."""
     bounds = month_starts_utc(year)
     earned = TrainingRecord.earned_at
     scoped = []
@@ -96,6 +97,8 @@ def hours_by_month(scope: ConsoleScope, year: int) -> list[Decimal]:
         scoped.append(TrainingRecord.course_id.in_(scope.course_ids))
     if scope.root is not None:
         scoped.append(TrainingRecord.user_id.in_(users_in_subtree(scope.root)))
+    if people is not None:
+        scoped.append(TrainingRecord.user_id.in_(people))
     if scoped:
         columns = [func.sum(case((and_(earned >= bounds[m], earned < bounds[m + 1]), TrainingRecord.hours)))
                    for m in range(12)]

@@ -66,8 +66,8 @@ def _tablet_idle_timeout():
         sign_out()
         session.pop("tablet_learner", None)
         if request.is_json or request.path.startswith("/api/") or request.method != "GET":
-            return jsonify(error="signed_out", message="长时间没有操作，已自动退出，请重新选择名字登录。"), 401
-        flash("长时间没有操作，为保护您的账户已自动退出。请点您的名字重新登录。")
+            return jsonify(error="signed_out", message=_("长时间没有操作，已自动退出，请重新选择名字登录。")), 401
+        flash(_("长时间没有操作，为保护您的账户已自动退出。请点您的名字重新登录。"))
         return redirect(url_for("classroom.roster"))
     session["tablet_seen"] = now
     return None
@@ -120,10 +120,10 @@ def manage(code):
                       else _("已把 %(name)s 恢复到名单。", name=learner.full_name))
             elif "photo" in request.files and request.files["photo"].filename:
                 services.save_photo(learner, request.files["photo"].stream, actor=current_user)
-                flash(f"已更新 {learner.full_name} 的照片。")
+                flash(_("已更新 %(name)s 的照片。", name=learner.full_name))
             else:
                 services.set_pin(learner, request.form.get("pin", ""), actor=current_user)
-                flash(f"已为 {learner.full_name} 设置新的 PIN。")
+                flash(_("已为 %(name)s 设置新的 PIN。", name=learner.full_name))
         except people.NotAllowed:
             abort(403)
         except (services.ClassroomError, people.PersonError) as exc:
@@ -157,7 +157,7 @@ def close_tablet():
         abort(403)
     session.pop("tablet", None)
     session.pop("tablet_learner", None)
-    flash("已关闭本平板的班级登录。")
+    flash(_("已关闭本平板的班级登录。"))
     return redirect(url_for("classroom.classes"))
 
 

@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 
 from flask import current_app
-from werkzeug.security import check_password_hash, generate_password_hash
+from flask_babel import gettext as _
 
-from lms.accounts import people, throttle
+from lms.accounts import passwords, people, throttle
 from lms.accounts.models import Unit, User
 from lms.accounts.scope import can_oversee, in_subtree, oversight_root
 from lms.extensions import db
@@ -84,7 +84,7 @@ def add_learner(teacher: User, unit: Unit, full_name: str, audience: str, pin: s
     right to add to this class is checked there too."""
     pin = (pin or "").strip()
     if pin and not PIN_RE.match(pin):
-        raise people.PersonError("pin", "PIN 必须是 4 位数字")
+        raise people.PersonError("pin", _("PIN 必须是 4 位数字"))
     number = User.query.filter_by(unit_id=unit.id).count() + 1
     while User.query.filter_by(username=f"class{unit.id}-{number}").first():
         number += 1
@@ -99,8 +99,8 @@ def set_pin(learner: User, pin: str, actor: User | None = None) -> None:
     """Set or reset a learner's PIN; a reset also lifts the waits after wrong PINs, on every tablet."""
     pin = (pin or "").strip()
     if not PIN_RE.match(pin):
-        raise ClassroomError("PIN 必须是 4 位数字")
-    learner.pin_hash = generate_password_hash(pin)
+        raise ClassroomError(_("PIN 必须是 4 位数字"))
+    learner.pin_hash = passwords.hash_password(pin)
     audit(actor, "user.pin_set", learner)
     db.session.commit()
     throttle.clear(LEARNER_PIN_SCOPES, subject=str(learner.id))
@@ -118,8 +118,11 @@ def verify_pin(learner: User, pin: str, tablet: str) -> None:
     except throttle.Throttled as exc:
         raise PinLocked(exc.retry_after) from None
     pin = (pin or "").strip()
-    if PIN_RE.match(pin) and check_password_hash(learner.pin_hash, pin):
+    if PIN_RE.match(pin) and passwords.verify_password(learner.pin_hash, pin):
+        if passwords.needs_rehash(learner.pin_hash):  # an older hash: replaced, in forgive's commit
+            learner.pin_hash = passwords.hash_password(pin)
         throttle.forgive(attempt, LEARNER_PIN_SCOPES)
+        throttle.give_back(attempt, ("pin-tablet",))  # a whole class signs in on one tablet
         return
     if attempt.wait_if_wrong:
         raise PinLocked(attempt.wait_if_wrong)
@@ -138,11 +141,11 @@ def save_photo(learner: User, stream, actor: User | None = None) -> None:
     so a roster of a whole class stays light. Reads at most one byte past the limit from `stream`."""
     data = stream.read(MAX_PHOTO_BYTES + 1)
     if not data:
-        raise ClassroomError("请选择照片文件")
+        raise ClassroomError(_("请选择照片文件"))
     if len(data) > MAX_PHOTO_BYTES:
-        raise ClassroomError("照片太大，请小于 2 MB")
+        raise ClassroomError(_("照片太大，请小于 2 MB"))
     if not any(data.startswith(magic) for magic in PHOTO_TYPES):
-        raise ClassroomError("照片必须是 JPG 或 PNG 图片")
+        raise ClassroomError(_("照片必须是 JPG 或 PNG 图片"))
     relative = f"photos/{learner.id}.jpg"
     path = Path(current_app.config["DATA_DIR"]) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +158,7 @@ def save_photo(learner: User, stream, actor: User | None = None) -> None:
                     f"crop={PHOTO_SIZE}:{PHOTO_SIZE}", "-q:v", "6", str(out)],
             capture_output=True, timeout=60)
         if result.returncode or not out.is_file():
-            raise ClassroomError("照片无法读取，请换一张 JPG 或 PNG 图片")
+            raise ClassroomError(_("照片无法读取，请换一张 JPG 或 PNG 图片"))
         os.replace(out, path)
     learner.photo_path = relative
     audit(actor, "user.photo", learner)

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func
 
 from lms.audiences import AUDIENCE_CODES, audience_label
@@ -66,19 +67,19 @@ class CourseFields:
 def check_fields(fields: CourseFields) -> None:
     """The rules of a course's fields as a whole (each field's own format is the form's)."""
     if not fields.title.strip():
-        raise AuthoringError("title", "请填写课程名称")
+        raise AuthoringError("title", _("请填写课程名称"))
     unknown = [code for code in fields.audiences if code not in AUDIENCE_CODES]
     if not fields.audiences or unknown:
-        raise AuthoringError("audiences", "请至少选择一个面向的人群")
+        raise AuthoringError("audiences", _("请至少选择一个面向的人群"))
     if fields.credit_rule not in course_rules.CREDIT_RULES:
-        raise AuthoringError("credit_rule", "请选择学时怎么算")
+        raise AuthoringError("credit_rule", _("请选择学时怎么算"))
     if fields.credit_rule == "fixed":
         if fields.credit_hours is None or not Decimal("0") < fields.credit_hours <= Decimal("100"):
-            raise AuthoringError("credit_hours", "固定学时要大于 0、不超过 100")
+            raise AuthoringError("credit_hours", _("固定学时要大于 0、不超过 100"))
         if not fields.credit_note.strip():
-            raise AuthoringError("credit_note", "固定学时请写明依据（例如线下同类课程的课时），管理员审核时会看到")
+            raise AuthoringError("credit_note", _("固定学时请写明依据（例如线下同类课程的课时），管理员审核时会看到"))
     if not 0.5 <= fields.watch_threshold <= 1.0:
-        raise AuthoringError("watch_threshold", "观看比例要在 50% 到 100% 之间")
+        raise AuthoringError("watch_threshold", _("观看比例要在 50% 到 100% 之间"))
 
 
 def cover_format(head: bytes) -> str | None:
@@ -102,12 +103,12 @@ def store_cover(stream) -> str:
     as a small JPEG under DATA_DIR/covers/, named by its content. Returns that path (relative to DATA_DIR)."""
     data = stream.read(MAX_COVER_BYTES + 1)
     if not data:
-        raise AuthoringError("cover", "封面图片是空文件，请重新选择")
+        raise AuthoringError("cover", _("封面图片是空文件，请重新选择"))
     if len(data) > MAX_COVER_BYTES:
-        raise AuthoringError("cover", f"封面图片太大：最多 {MAX_COVER_BYTES // (1024 * 1024)} MB")
+        raise AuthoringError("cover", _("封面图片太大：最多 %(mb)d MB", mb=MAX_COVER_BYTES // (1024 * 1024)))
     decoder = cover_format(data[:12])
     if decoder is None:
-        raise AuthoringError("cover", "封面图片必须是 PNG、JPEG 或 WebP 图片")
+        raise AuthoringError("cover", _("封面图片必须是 PNG、JPEG 或 WebP 图片"))
     relative = Path("covers") / f"{hashlib.sha256(data).hexdigest()[:32]}.jpg"
     target = Path(current_app.config["DATA_DIR"]) / relative
     if not target.is_file():
@@ -118,7 +119,7 @@ def store_cover(stream) -> str:
             try:
                 ffmpeg_tools.still_image(source.name, target, decoder, *COVER_SIZE)
             except ffmpeg_tools.MediaError:
-                raise AuthoringError("cover", "封面图片无法读取，请换一张 PNG、JPEG 或 WebP 图片") from None
+                raise AuthoringError("cover", _("封面图片无法读取，请换一张 PNG、JPEG 或 WebP 图片")) from None
     return relative.as_posix()
 
 
@@ -132,9 +133,9 @@ def cover_file(course: Course) -> Path | None:
 def _new_slug(slug: str | None) -> str:
     if slug:
         if not SLUG.fullmatch(slug):
-            raise AuthoringError("slug", "网址标识只能用小写字母、数字和连字符，2–80 个字符，以字母或数字开头")
+            raise AuthoringError("slug", _("网址标识只能用小写字母、数字和连字符，2–80 个字符，以字母或数字开头"))
         if Course.query.filter_by(slug=slug).first() is not None:
-            raise AuthoringError("slug", f"网址标识“{slug}”已被另一门课程使用")
+            raise AuthoringError("slug", _("网址标识“%(slug)s”已被另一门课程使用", slug=slug))
         return slug
     while True:
         candidate = f"course-{uuid.uuid4().hex[:8]}"
@@ -196,7 +197,7 @@ def update_course(actor, course: Course, fields: CourseFields, cover=None) -> co
         problems = publish_problems(course)
         if problems:
             db.session.rollback()
-            raise AuthoringError("published", "不能发布：" + "；".join(problems))
+            raise AuthoringError("published", _("不能发布：%(problems)s", problems="；".join(problems)))
     course.published = fields.published
     change = course_rules.record_rules(course)
     after = _described(course)
@@ -224,20 +225,21 @@ def publish_problems(course: Course) -> list[str]:
     lesson, or a lesson whose video is not ready — still processing, or failed."""
     lessons = course.active_lessons
     if not lessons:
-        return ["课程还没有任何课时，请先添加至少一节课"]
-    problems = [] if course.audiences else ["课程没有选择面向的人群"]
+        return [_("课程还没有任何课时，请先添加至少一节课")]
+    problems = [] if course.audiences else [_("课程没有选择面向的人群")]
     for number, lesson in enumerate(lessons, start=1):
-        name = f"第 {number} 节“{lesson.title}”"
         upload = latest_upload(lesson)
         if lesson.video is not None and not lesson.video.ready:
-            problems.append(f"{name}的视频还没有处理好")
+            problems.append(_("第 %(n)d 节“%(title)s”的视频还没有处理好", n=number, title=lesson.title))
         elif upload is not None and upload.id != lesson.video_id and upload.status != "ready":
             if upload.status == "failed":
-                problems.append(f"{name}最近上传的视频处理失败（{upload.error or '原因不明'}），请重新上传或重试")
+                problems.append(_("第 %(n)d 节“%(title)s”最近上传的视频处理失败（%(error)s），请重新上传或重试",
+                                  n=number, title=lesson.title, error=upload.error or _("原因不明")))
             else:
-                problems.append(f"{name}的视频还在处理中，处理好以后再发布")
+                problems.append(_("第 %(n)d 节“%(title)s”的视频还在处理中，处理好以后再发布", n=number,
+                                  title=lesson.title))
         elif lesson.video is None and lesson.quiz is None and not lesson.text_markdown.strip():
-            problems.append(f"{name}没有任何内容（课文、视频或测验）")
+            problems.append(_("第 %(n)d 节“%(title)s”没有任何内容（课文、视频或测验）", n=number, title=lesson.title))
     return problems
 
 
@@ -247,7 +249,7 @@ def set_published(actor, course: Course, published: bool) -> None:
     if published:
         problems = publish_problems(course)
         if problems:
-            raise AuthoringError("published", "不能发布：" + "；".join(problems))
+            raise AuthoringError("published", _("不能发布：%(problems)s", problems="；".join(problems)))
     course.published = published
     audit(actor, "course.publish" if published else "course.unpublish", course, course.title)
     db.session.commit()
@@ -267,7 +269,7 @@ def add_lesson(actor, course: Course, title: str) -> Lesson:
     """A new lesson at the end of the course (text, video and quiz are added on its own page)."""
     title = title.strip()
     if not title:
-        raise AuthoringError("title", "请填写课时名称")
+        raise AuthoringError("title", _("请填写课时名称"))
     position = (db.session.query(func.max(Lesson.position)).filter(Lesson.course_id == course.id).scalar() or 0) + 1
     lesson = Lesson(course=course, slug=_lesson_slug(course), title=title, position=position)
     db.session.add(lesson)
@@ -281,9 +283,9 @@ def add_lesson(actor, course: Course, title: str) -> Lesson:
 def update_lesson(actor, lesson: Lesson, title: str, text: str) -> None:
     title = title.strip()
     if not title:
-        raise AuthoringError("title", "请填写课时名称")
+        raise AuthoringError("title", _("请填写课时名称"))
     if len(text) > MAX_TEXT_CHARS:
-        raise AuthoringError("text", f"课文太长：最多 {MAX_TEXT_CHARS} 个字符")
+        raise AuthoringError("text", _("课文太长：最多 %(n)d 个字符", n=MAX_TEXT_CHARS))
     changes = ([f"标题：{lesson.title} → {title}"] if title != lesson.title else []) + \
               (["课文已修改"] if text != lesson.text_markdown else [])
     if not changes:
@@ -318,7 +320,7 @@ def set_retired(actor, lesson: Lesson, retired: bool) -> course_rules.RuleChange
         return None
     course = lesson.course
     if retired and course.published and len(course.active_lessons) == 1:
-        raise AuthoringError(None, "这是已发布课程的最后一节，不能停用；请先把课程下线")
+        raise AuthoringError(None, _("这是已发布课程的最后一节，不能停用；请先把课程下线"))
     lesson.retired = retired
     if not retired:
         lesson.position = max((item.position for item in course.lessons), default=0) + 1
@@ -350,7 +352,7 @@ def replace_captions(actor, lesson: Lesson, raw: bytes, filename: str) -> None:
     targets = [asset for asset in (lesson.video, latest_upload(lesson))
                if asset is not None and asset.status != "failed"]
     if not targets:
-        raise AuthoringError("captions", "这一节还没有视频：请先上传视频或生成幻灯片视频，再加字幕")
+        raise AuthoringError("captions", _("这一节还没有视频：请先上传视频或生成幻灯片视频，再加字幕"))
     try:
         text = check_webvtt(raw)
     except ffmpeg_tools.MediaError as exc:
@@ -367,7 +369,7 @@ def replace_captions(actor, lesson: Lesson, raw: bytes, filename: str) -> None:
 def markdown_preview(text: str) -> str:
     """Lesson text as learners will see it: the same sanitiser as import (lms/courses/markdown.py)."""
     if len(text) > MAX_TEXT_CHARS:
-        raise AuthoringError("text", f"课文太长：最多 {MAX_TEXT_CHARS} 个字符")
+        raise AuthoringError("text", _("课文太长：最多 %(n)d 个字符", n=MAX_TEXT_CHARS))
     return render_markdown(text)
 
 

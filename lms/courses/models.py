@@ -104,7 +104,20 @@ class Lesson(db.Model):
     __table_args__ = (db.UniqueConstraint("course_id", "slug", name="uq_lesson_course_slug"),)
 
 
-class LessonProgress(db.Model):
+class WatchedIntervals:
+    """`intervals`: intervals_json as [start, end] pairs — for LessonProgress and for the plain row the
+    heartbeat works on (lms/courses/services.py record_heartbeat)."""
+
+    @property
+    def intervals(self) -> list[list[float]]:
+        return json.loads(self.intervals_json or "[]")
+
+    @intervals.setter
+    def intervals(self, value) -> None:
+        self.intervals_json = json.dumps([[round(s, 3), round(e, 3)] for s, e in value])
+
+
+class LessonProgress(WatchedIntervals, db.Model):
     """One learner's watching of one lesson: merged unique intervals and the crediting clock."""
 
     id = db.Column(db.Integer, primary_key=True)
@@ -136,11 +149,3 @@ class LessonProgress(db.Model):
                       db.Index("ix_lesson_progress_lesson_version", "lesson_id", "course_version"))
     # Optimistic locking: concurrent heartbeats for one row cannot both win.
     __mapper_args__ = {"version_id_col": version}
-
-    @property
-    def intervals(self) -> list[list[float]]:
-        return json.loads(self.intervals_json or "[]")
-
-    @intervals.setter
-    def intervals(self, value) -> None:
-        self.intervals_json = json.dumps([[round(s, 3), round(e, 3)] for s, e in value])

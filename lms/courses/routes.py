@@ -3,8 +3,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
+from lms.accounts import session_user
 from lms.courses import rules, services
 from lms.courses.progress import HeartbeatRejected
+from lms.media import upload_gate
 from lms.templating import format_hours
 
 bp = Blueprint("courses", __name__)
@@ -96,6 +98,7 @@ def mark_read(slug, lesson_slug):
 @bp.post("/api/lessons/<int:lesson_id>/heartbeat")
 @login_required
 def heartbeat(lesson_id):
+    """Every viewer, every 10 s: signed in as a SessionUser (no ORM), one SELECT and two UPDATEs."""
     payload = request.get_json(silent=True)
     try:
         result, record = services.record_heartbeat(current_user, lesson_id, payload)
@@ -125,3 +128,8 @@ def data_saver():
         return jsonify(error="rejected", message="enabled must be true or false"), 400
     services.set_data_saver(current_user, payload["enabled"])
     return jsonify(data_saver=current_user.data_saver)
+
+
+for _endpoint in ("courses.heartbeat", "courses.data_saver"):  # JSON bodies: a small limit, judged before reading
+    upload_gate.guard(_endpoint)(upload_gate.json_body)
+session_user.ENDPOINTS.add("courses.heartbeat")

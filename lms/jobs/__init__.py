@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
+import time
 from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey, crontab
@@ -84,12 +87,24 @@ def update_search(course_ids: list[int]):
     return "ok"
 
 
+@huey.task()
+@_in_app
+def export_hours(job_id: int):
+    from lms.records.export_jobs import run_job
+
+    return run_job(job_id)
+
+
 def _requeue_abandoned() -> None:
-    """Re-enqueue assets still pending or abandoned mid-transcode (a claim makes repeats harmless)."""
+    """Re-enqueue assets still pending or abandoned mid-transcode, and exports waiting or abandoned
+    (a claim makes repeats harmless)."""
     from lms.media.services import pending_asset_ids
+    from lms.records.export_jobs import pending_job_ids
 
     for asset_id in pending_asset_ids():
         transcode_video(asset_id)
+    for job_id in pending_job_ids():
+        export_hours(job_id)
 
 
 @huey.periodic_task(crontab(minute="*"))
@@ -112,6 +127,18 @@ def sweep_stray_uploads():
     return len(removed)
 
 
+@huey.periodic_task(crontab(minute="*/10"))
+@_in_app
+def sweep_expired_exports():
+    """Every ten minutes: delete export files kept their day (lms/records/export_jobs.py)."""
+    from lms.records.export_jobs import sweep
+
+    removed = sweep()
+    if removed:
+        log.info("removed %d expired export file(s)", removed)
+    return removed
+
+
 @huey.periodic_task(crontab(minute="17"))
 @_in_app
 def forget_old_signin_failures():
@@ -129,15 +156,46 @@ def enqueue_search_update(course_ids: list[int]) -> None:
     update_search(list(course_ids))
 
 
+def enqueue_export(job_id: int) -> None:
+    export_hours(job_id)
+
+
 def queue_state() -> dict:
     try:
-        return {"ok": True, "backend": type(huey.storage).__name__, "pending": huey.pending_count()}
+        beat = last_worker_heartbeat()
+        return {"ok": True, "backend": type(huey.storage).__name__, "pending": huey.pending_count(),
+                "worker_seen_seconds_ago": None if beat is None else max(0, round(time.time() - beat["at"]))}
     except Exception as exc:  # report, don't raise: /healthz reads this
         return {"ok": False, "error": str(exc)[:200]}
 
 
+# A worker stamps this in the queue's own storage (so it is seen from every machine sharing the queue)
+# from a thread of its own: a periodic task would wait behind a long transcode. `lms doctor` reads it.
+WORKER_HEARTBEAT_KEY = "worker-heartbeat"
+WORKER_HEARTBEAT_SECONDS = 30
+
+
+def stamp_worker_heartbeat() -> None:
+    huey.put(WORKER_HEARTBEAT_KEY, {"at": time.time(), "host": socket.gethostname(), "pid": os.getpid()})
+
+
+def last_worker_heartbeat() -> dict | None:
+    """The newest stamp of any worker ({"at": unix time, "host", "pid"}), or None if none ever ran."""
+    return huey.get(WORKER_HEARTBEAT_KEY, peek=True)
+
+
+def _stamp_forever() -> None:
+    while True:
+        try:
+            stamp_worker_heartbeat()
+        except Exception:  # the queue's storage is down for a moment: try again next time
+            log.exception("could not stamp the worker heartbeat")
+        time.sleep(WORKER_HEARTBEAT_SECONDS)
+
+
 def run_worker(workers: int = 1) -> None:
     """The consumer loop (`lms worker`): recover abandoned work, then serve the queue."""
+    threading.Thread(target=_stamp_forever, name="worker-heartbeat", daemon=True).start()
     with _app.app_context():
         _requeue_abandoned()
     consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,

@@ -10,10 +10,12 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import ffmpeg
+from flask_babel import gettext  # not `_`: some functions here use `_` as a throwaway name
 
 RENDITIONS = {  # name: (height, video kb/s, audio kb/s)
     "360p": (360, 320, 64),
@@ -70,25 +72,25 @@ def _fps(stream: dict) -> float | None:
 def probe(path: str | os.PathLike) -> ProbeResult:
     """Read duration and streams; raise MediaError with a reason people can act on."""
     if not os.path.exists(path):
-        raise MediaError("找不到视频文件", str(path))
+        raise MediaError(gettext("找不到视频文件"), str(path))
     if os.path.getsize(path) == 0:
-        raise MediaError("视频文件是空的（0 字节）", str(path))
+        raise MediaError(gettext("视频文件是空的（0 字节）"), str(path))
     try:
         info = ffmpeg.probe(str(path))
     except ffmpeg.Error as exc:
-        raise MediaError("无法识别的视频文件，可能已损坏或不是视频", exc.stderr.decode(errors="replace")[-500:]) from None
+        raise MediaError(gettext("无法识别的视频文件，可能已损坏或不是视频"), exc.stderr.decode(errors="replace")[-500:]) from None
     streams = info.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"
                   and not (s.get("disposition") or {}).get("attached_pic")), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     if video is None and audio is None:
-        raise MediaError("文件里既没有画面也没有声音", str(path))
+        raise MediaError(gettext("文件里既没有画面也没有声音"), str(path))
     try:
         duration = float((info.get("format") or {}).get("duration") or (video or audio or {}).get("duration") or 0)
     except ValueError:
         duration = 0.0
     if duration <= 0:
-        raise MediaError("无法读取视频时长，文件可能已损坏", str(path))
+        raise MediaError(gettext("无法读取视频时长，文件可能已损坏"), str(path))
     width = height = None
     rotation = _rotation(video) if video else 0
     if video:
@@ -103,7 +105,7 @@ def _run(stream_spec, what: str) -> None:
     try:
         ffmpeg.run(stream_spec, capture_stdout=True, capture_stderr=True, overwrite_output=True)
     except ffmpeg.Error as exc:
-        raise MediaError(f"{what}失败", exc.stderr.decode(errors="replace")[-800:]) from None
+        raise MediaError(gettext("%(what)s失败", what=what), exc.stderr.decode(errors="replace")[-800:]) from None
 
 
 def _run_with_progress(stream_spec, what: str, duration: float, on_progress=None) -> None:
@@ -122,13 +124,22 @@ def _run_with_progress(stream_spec, what: str, duration: float, on_progress=None
                     on_progress(percent)
         if process.wait() != 0:
             errors.seek(0)
-            raise MediaError(f"{what}失败", errors.read().decode(errors="replace")[-800:])
+            raise MediaError(gettext("%(what)s失败", what=what), errors.read().decode(errors="replace")[-800:])
 
 
 def _tmp_beside(target: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    return Path(name)
+    """A new empty temp file beside `target`, created with mode 0666 less the umask (as ffmpeg and every
+    ordinary program create files), not mkstemp's 0600: what it becomes is served by nginx, another
+    user, which reads it through its group or the world bits (docs/deploy.md "Users and folders")."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        path = target.with_name(f".tmp-{uuid.uuid4().hex}{target.suffix}")
+        try:
+            os.close(os.open(path, flags, 0o666))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def plan_renditions(info: ProbeResult, names=("360p", "720p")) -> list[str]:
@@ -185,7 +196,7 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, names=("360
     temps = {name: (_tmp_beside(out_dir / f"{name}.mp4"), out_dir / f"{name}.mp4") for name in wanted}
     try:
         spec = transcode_spec(str(source), info, {name: str(tmp) for name, (tmp, _) in temps.items()})
-        _run_with_progress(spec, "视频转码", info.duration, on_progress)
+        _run_with_progress(spec, gettext("视频转码"), info.duration, on_progress)
         for tmp, target in temps.values():
             os.replace(tmp, target)
         return {name: target.name for name, (_, target) in temps.items()}
@@ -199,7 +210,7 @@ def poster(source: str | os.PathLike, target: str | os.PathLike, at: float = 1.0
     target = Path(target)
     tmp = _tmp_beside(target)
     try:
-        _run(ffmpeg.input(str(source), ss=at).output(str(tmp), vframes=1, f="image2", **{"q:v": 4}), "生成封面")
+        _run(ffmpeg.input(str(source), ss=at).output(str(tmp), vframes=1, f="image2", **{"q:v": 4}), gettext("生成封面"))
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -217,9 +228,9 @@ def still_image(source: str | os.PathLike, target: str | os.PathLike, input_form
            "scale=trunc(iw/2)*2:trunc(ih/2)*2")
     try:
         _run(ffmpeg.input(str(source), f=input_format).output(str(tmp), vframes=1, vf=fit, f="image2",
-                                                              **{"q:v": 5}), "读取图片")
+                                                              **{"q:v": 5}), gettext("读取图片"))
         if not tmp.stat().st_size:
-            raise MediaError("读取图片失败")
+            raise MediaError(gettext("读取图片失败"))
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -234,9 +245,9 @@ def picture_size(source: str | os.PathLike, input_format: str) -> tuple[int, int
         stream = next(s for s in info.get("streams", []) if s.get("codec_type") == "video")
         size = int(stream["width"]), int(stream["height"])
     except (ffmpeg.Error, StopIteration, KeyError, ValueError):
-        raise MediaError("读取图片失败") from None
+        raise MediaError(gettext("读取图片失败")) from None
     _run(ffmpeg.input(str(source), f=input_format, err_detect="explode").output("-", f="null")
-         .global_args("-xerror"), "读取图片")
+         .global_args("-xerror"), gettext("读取图片"))
     return size
 
 
@@ -248,7 +259,7 @@ def cjk_font(bold: bool = False) -> str:
     except (OSError, subprocess.CalledProcessError):
         found = ""
     if not found or "CJK" not in found:
-        raise MediaError("没有找到中文字体，请安装 fonts-noto-cjk")
+        raise MediaError(gettext("没有找到中文字体，请安装 fonts-noto-cjk"))
     return found
 
 
@@ -287,7 +298,7 @@ def render_slides(slides: list[dict], durations: list[float], target: str | os.P
             _run(ffmpeg.output(video, audio, str(tmp), vcodec="libx264", preset="veryfast", crf=30,
                                pix_fmt="yuv420p", acodec="aac", t=f"{total:.2f}",
                                **{"b:a": "48k", "g": 50, "movflags": "+faststart", "f": "mp4"}),
-                 "渲染幻灯片视频")
+                 gettext("渲染幻灯片视频"))
             os.replace(tmp, target)
         finally:
             if tmp.exists():

@@ -4,6 +4,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, \
     send_file, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from lms.courses import authors, videos
@@ -15,7 +16,8 @@ from lms.media.models import VideoAsset
 
 bp = Blueprint("media", __name__)
 
-STATUS_LABELS = {"pending": "等待处理", "processing": "处理中", "ready": "可播放", "failed": "失败"}
+# lazy: rendered in the language of the request that shows them
+STATUS_LABELS = {"pending": _l("等待处理"), "processing": _l("处理中"), "ready": _l("可播放"), "failed": _l("失败")}
 
 
 @bp.get("/media/<path:relpath>")
@@ -60,9 +62,10 @@ def _judge_video_upload(lesson_id: int) -> int:
 
 def asset_status(asset: VideoAsset | None) -> dict:
     if asset is None:
-        return {"status": "none", "label": "没有视频"}
-    return {"id": asset.id, "status": asset.status, "label": STATUS_LABELS[asset.status], "progress": asset.progress,
-            "error": asset.error, "duration": asset.duration, "renditions": sorted(asset.renditions)}
+        return {"status": "none", "label": _("没有视频")}
+    return {"id": asset.id, "status": asset.status, "label": str(STATUS_LABELS[asset.status]),
+            "progress": asset.progress, "error": asset.error, "duration": asset.duration,
+            "renditions": sorted(asset.renditions)}
 
 
 def latest_upload(lesson: Lesson) -> VideoAsset | None:

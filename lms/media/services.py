@@ -20,6 +20,7 @@ from pathlib import Path
 
 from blinker import Namespace
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import or_, update
 
 from lms.accounts.models import utcnow
@@ -118,12 +119,12 @@ def read_captions(path: Path) -> str:
         except UnicodeDecodeError:
             continue
     else:
-        raise ffmpeg_tools.MediaError("字幕文件编码无法识别，请保存为 UTF-8")
+        raise ffmpeg_tools.MediaError(_("字幕文件编码无法识别，请保存为 UTF-8"))
     if text.lstrip().startswith("WEBVTT"):
         return text
     if SRT_TIME.search(text):
         return srt_to_vtt(text)
-    raise ffmpeg_tools.MediaError("字幕文件应为 WebVTT（.vtt）或 SubRip（.srt）格式")
+    raise ffmpeg_tools.MediaError(_("字幕文件应为 WebVTT（.vtt）或 SubRip（.srt）格式"))
 
 
 WEBVTT_CUE = re.compile(r"^((?:\d{2,}:)?\d{2}:\d{2}\.\d{3})[ \t]+-->[ \t]+((?:\d{2,}:)?\d{2}:\d{2}\.\d{3})(?:[ \t].*)?$")
@@ -139,26 +140,26 @@ def check_webvtt(raw: bytes) -> str:
     """Captions uploaded on their own must be WebVTT: UTF-8, the WEBVTT header, at least one cue, and
     every cue's timing well formed and ending after it starts. Raises MediaError naming the line."""
     if len(raw) > MAX_CAPTIONS_BYTES:
-        raise ffmpeg_tools.MediaError(f"字幕文件太大，最多 {MAX_CAPTIONS_BYTES // 1024} KB")
+        raise ffmpeg_tools.MediaError(_("字幕文件太大，最多 %(kb)d KB", kb=MAX_CAPTIONS_BYTES // 1024))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ffmpeg_tools.MediaError("字幕文件不是 UTF-8 编码，请另存为 UTF-8") from None
+        raise ffmpeg_tools.MediaError(_("字幕文件不是 UTF-8 编码，请另存为 UTF-8")) from None
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if not (lines[0] == "WEBVTT" or lines[0].startswith(("WEBVTT ", "WEBVTT\t"))):
-        raise ffmpeg_tools.MediaError("第 1 行应是 WEBVTT：这不是 WebVTT 字幕文件")
+        raise ffmpeg_tools.MediaError(_("第 1 行应是 WEBVTT：这不是 WebVTT 字幕文件"))
     cues = 0
     for number, line in enumerate(lines, start=1):
         if "-->" not in line:
             continue
         match = WEBVTT_CUE.match(line.strip())
         if match is None:
-            raise ffmpeg_tools.MediaError(f"第 {number} 行的时间格式不对，应像 00:00:01.000 --> 00:00:04.000")
+            raise ffmpeg_tools.MediaError(_("第 %(line)d 行的时间格式不对，应像 00:00:01.000 --> 00:00:04.000", line=number))
         if _vtt_seconds(match.group(2)) <= _vtt_seconds(match.group(1)):
-            raise ffmpeg_tools.MediaError(f"第 {number} 行的结束时间应晚于开始时间")
+            raise ffmpeg_tools.MediaError(_("第 %(line)d 行的结束时间应晚于开始时间", line=number))
         cues += 1
     if not cues:
-        raise ffmpeg_tools.MediaError("字幕文件里没有任何一条字幕（形如 00:00:01.000 --> 00:00:04.000 的时间行）")
+        raise ffmpeg_tools.MediaError(_("字幕文件里没有任何一条字幕（形如 00:00:01.000 --> 00:00:04.000 的时间行）"))
     return text
 
 
@@ -279,7 +280,7 @@ def run_asset(asset_id: int, on_progress=None) -> VideoAsset | None:
         log.exception("video %s crashed", asset_id)
         db.session.rollback()
         asset = db.session.get(VideoAsset, asset_id)
-        asset.status, asset.error = "failed", "处理时发生内部错误，请重试或联系管理员"
+        asset.status, asset.error = "failed", _("处理时发生内部错误，请重试或联系管理员")
         db.session.commit()
         return asset
     video_ready.send(current_app._get_current_object(), asset=asset)  # e.g. into its lesson, same commit

@@ -8,6 +8,8 @@ import uuid
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import pgettext
 
 from lms.media import ffmpeg_tools
 
@@ -109,27 +111,29 @@ def parse_slide_script(text: str) -> list[dict]:
     import yaml
 
     if len(text) > MAX_SCRIPT_CHARS:
-        raise SlideScriptError(f"幻灯片脚本太长：最多 {MAX_SCRIPT_CHARS} 个字符")
+        raise SlideScriptError(_("幻灯片脚本太长：最多 %(n)d 个字符", n=MAX_SCRIPT_CHARS))
     try:
         if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
-            raise SlideScriptError("幻灯片脚本不能使用 YAML 锚点和别名（& 和 *）")
+            raise SlideScriptError(_("幻灯片脚本不能使用 YAML 锚点和别名（& 和 *）"))
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"第 {mark.line + 1} 行" if mark else ""
-        raise SlideScriptError(f"幻灯片脚本的 YAML 格式有误{where}：{getattr(exc, 'problem', None) or exc}") from None
+        problem = getattr(exc, "problem", None) or exc
+        raise SlideScriptError(
+            _("幻灯片脚本的 YAML 格式有误第 %(line)d 行：%(problem)s", line=mark.line + 1, problem=problem) if mark
+            else _("幻灯片脚本的 YAML 格式有误：%(problem)s", problem=problem)) from None
     slides = data.get("slides") if isinstance(data, dict) else None
     if not isinstance(slides, list) or not slides:
-        raise SlideScriptError("幻灯片脚本要以 slides: 开头，下面列出至少一张幻灯片")
+        raise SlideScriptError(_("幻灯片脚本要以 slides: 开头，下面列出至少一张幻灯片"))
     if len(slides) > MAX_SLIDES:
-        raise SlideScriptError(f"幻灯片最多 {MAX_SLIDES} 张，现在有 {len(slides)} 张")
+        raise SlideScriptError(_("幻灯片最多 %(max)d 张，现在有 %(n)d 张", max=MAX_SLIDES, n=len(slides)))
     parsed = []
     for n, slide in enumerate(slides, start=1):
         if not isinstance(slide, dict):
-            raise SlideScriptError(f"第 {n} 张幻灯片应写成 title、points、caption 几项")
-        parsed.append({"title": _text(slide, "title", n, MAX_TITLE_CHARS, "标题"),
+            raise SlideScriptError(_("第 %(n)d 张幻灯片应写成 title、points、caption 几项", n=n))
+        parsed.append({"title": _text(slide, "title", n, MAX_TITLE_CHARS, pgettext("slide field", "标题")),
                        "points": _points(slide.get("points"), n),
-                       "caption": _text(slide, "caption", n, MAX_CAPTION_CHARS, "字幕")})
+                       "caption": _text(slide, "caption", n, MAX_CAPTION_CHARS, pgettext("slide field", "字幕"))})
     return parsed
 
 
@@ -138,9 +142,10 @@ def _text(slide: dict, key: str, n: int, limit: int, name: str) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
-        raise SlideScriptError(f"第 {n} 张幻灯片缺少{name}（{key}）")
+        raise SlideScriptError(_("第 %(n)d 张幻灯片缺少%(name)s（%(key)s）", n=n, name=name, key=key))
     if len(value.strip()) > limit:
-        raise SlideScriptError(f"第 {n} 张幻灯片的{name}（{key}）太长：最多 {limit} 个字")
+        raise SlideScriptError(_("第 %(n)d 张幻灯片的%(name)s（%(key)s）太长：最多 %(limit)d 个字", n=n, name=name,
+                                 key=key, limit=limit))
     return value.strip()
 
 
@@ -148,5 +153,5 @@ def _points(points, n: int) -> list[str]:
     if points is None:
         return []
     if not isinstance(points, list) or len(points) > MAX_POINTS:
-        raise SlideScriptError(f"第 {n} 张幻灯片的要点（points）应是最多 {MAX_POINTS} 条的列表")
-    return [_text({"point": p}, "point", n, MAX_POINT_CHARS, "要点") for p in points]
+        raise SlideScriptError(_("第 %(n)d 张幻灯片的要点（points）应是最多 %(max)d 条的列表", n=n, max=MAX_POINTS))
+    return [_text({"point": p}, "point", n, MAX_POINT_CHARS, pgettext("slide field", "要点")) for p in points]

@@ -4,7 +4,8 @@ Flask-WTF's CSRF check (an app-level before_request) reads the form, and with it
 before a view's sign-in and role checks run. So a request to an upload endpoint is judged first, by
 `judge_request`, which create_app puts ahead of every other hook: an endpoint registered with `guard`
 reads its body only for a signed-in user its check accepts, and up to the limit the check returns.
-Every other request body is capped at MAX_BODY_BYTES.
+Every other request body is capped at MAX_BODY_BYTES; JSON APIs register `json_body`, a small limit;
+forms without files are held to MAX_FORM_MEMORY_SIZE and MAX_FORM_PARTS (FormParser).
 
 File parts of an authorised video upload stream straight to a named file in the uploads folder, so a
 2 GB video is neither held in memory nor copied again; whatever the view did not claim (by renaming it)
@@ -14,13 +15,15 @@ client gone, an exception. Files left by a process killed mid-request are swept 
 """
 from __future__ import annotations
 
+import io
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from flask import Request, current_app, request
 from flask_login import current_user
-from werkzeug.exceptions import Forbidden
+from werkzeug.exceptions import Forbidden, RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser
 
 UPLOAD_TEMP_PREFIX = ".tmp-upload-"
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -42,6 +45,12 @@ def guard(endpoint: str, files_to_disk: bool = False):
     return register
 
 
+def json_body(**_view_args) -> int:
+    """The check for a JSON API (a heartbeat, a setting): signed-in users, MAX_JSON_BYTES at most, so a
+    10 MB body is refused (413) on its Content-Length, before a byte of it is read."""
+    return current_app.config["MAX_JSON_BYTES"]
+
+
 def judge_request():
     if request.method not in BODY_METHODS or request.endpoint not in _checks:
         return None
@@ -57,8 +66,26 @@ def init_app(app) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, judge_request)  # ahead of CSRF
 
 
+class FormParser(FormDataParser):
+    """Werkzeug applies MAX_FORM_MEMORY_SIZE and MAX_FORM_PARTS to multipart forms only; a URL-encoded
+    form (what a browser sends by default) gets them here too: 413 on a declared length past the size
+    limit before reading, or on too many fields before any is decoded."""
+
+    def parse(self, stream, mimetype, content_length, options=None):
+        if mimetype == "application/x-www-form-urlencoded" and self.max_form_memory_size is not None:
+            limit = self.max_form_memory_size
+            if content_length is not None and content_length > limit:
+                raise RequestEntityTooLarge()
+            body = stream.read(limit + 1)
+            if len(body) > limit or (self.max_form_parts is not None and body.count(b"&") >= self.max_form_parts):
+                raise RequestEntityTooLarge()
+            stream, content_length = io.BytesIO(body), len(body)
+        return super().parse(stream, mimetype, content_length, options)
+
+
 class UploadRequest(Request):
     upload_allowed = False  # set by judge_request
+    form_data_parser_class = FormParser
 
     @property
     def max_content_length(self) -> int | None:

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from lms.accounts.models import Unit, User, utcnow
@@ -36,7 +37,7 @@ REPORT_COLUMNS = [
 
 
 class AssignmentError(ValueError):
-    """A requirement or target that cannot be saved; the message is for the admin (Chinese)."""
+    """A requirement or target that cannot be saved; the message is for the admin (in their language)."""
 
 
 def today_local() -> date:
@@ -55,13 +56,13 @@ def all_targets() -> dict[str, Decimal]:
 
 def set_target(audience: str, hours, actor=None) -> AnnualTarget:
     if audience not in AUDIENCE_CODES:
-        raise AssignmentError(f"未知人群：{audience}")
+        raise AssignmentError(_("未知人群：%(code)s", code=audience))
     try:
         hours = Decimal(str(hours))
     except InvalidOperation:
-        raise AssignmentError("学时必须是数字") from None
+        raise AssignmentError(_("学时必须是数字")) from None
     if not (Decimal("0") <= hours <= Decimal("1000")):
-        raise AssignmentError("年度目标应在 0 到 1000 学时之间")
+        raise AssignmentError(_("年度目标应在 0 到 1000 学时之间"))
     row = db.session.get(AnnualTarget, audience) or AnnualTarget(audience=audience)
     row.hours, row.updated_by_id = hours, getattr(actor, "id", None)
     db.session.add(row)
@@ -80,13 +81,13 @@ def create_requirement(course: Course, due_date: date, audience: str | None = No
                        usernames=(), note: str = "", actor=None) -> Requirement:
     usernames = list(dict.fromkeys(usernames))
     if not (audience or unit or usernames):
-        raise AssignmentError("请选择人群、单位，或填写账号（至少一项）")
+        raise AssignmentError(_("请选择人群、单位，或填写账号（至少一项）"))
     if audience and audience not in AUDIENCE_CODES:
-        raise AssignmentError(f"未知人群：{audience}")
+        raise AssignmentError(_("未知人群：%(code)s", code=audience))
     users = User.query.filter(User.username.in_(usernames)).all() if usernames else []
     missing = sorted(set(usernames) - {u.username for u in users})
     if missing:
-        raise AssignmentError("这些账号不存在：" + "、".join(missing))
+        raise AssignmentError(_("这些账号不存在：%(names)s", names="、".join(missing)))
     requirement = Requirement(course_id=course.id, due_date=due_date, audience=None if users else audience,
                               unit_id=None if users or unit is None else unit.id, note=note or "",
                               created_by_id=getattr(actor, "id", None))
@@ -215,6 +216,6 @@ def outstanding(within: Unit | None = None, today: date | None = None):
                 "audience": audience_label(user.audience),
                 "course": requirement.course.title,
                 "due_date": requirement.due_date.isoformat(),
-                "status": "已逾期" if overdue else "未完成",
+                "status": _("已逾期") if overdue else _("未完成"),
                 "overdue": overdue,
             }

@@ -11,10 +11,9 @@ import io
 from decimal import Decimal
 from typing import NamedTuple
 
-import xlsxwriter
-
 from lms.audiences import AUDIENCE_CODES, audience_label
 from lms.records.services import annual_target, records_query, summary_query, to_local
+from lms.records.xlsx import SheetWriter
 
 DETAIL_COLUMNS = [
     ("record_id", "记录编号"),
@@ -41,6 +40,8 @@ SUMMARY_COLUMNS = [
     ("annual_target", "年度目标"),
     ("target_met", "是否达标"),
 ]
+# the columns that hold numbers: printed as they are in CSV, number cells in XLSX
+NUMBER_COLUMNS = frozenset({"record_id", "hours", "watched_minutes", "quiz_score", "total_hours", "annual_target"})
 KIND_LABELS = {"course": ("线上课程", "online course"), "offline": ("线下活动", "offline activity"),
                "correction": ("更正", "correction")}
 # Full-width forms too: a Chinese IME types them, and spreadsheets may read them as the ASCII ones.
@@ -151,22 +152,11 @@ def write_csv(stream, columns, rows, lang: str = "zh") -> None:
 
 
 def write_xlsx(path_or_stream, columns, rows, lang: str = "zh") -> int:
-    """XLSX in constant memory: rows are flushed to disk as they are written. Text always goes in
-    as a string cell (never a formula), and neutralised as in CSV for when it is copied out."""
-    workbook = xlsxwriter.Workbook(path_or_stream, {"constant_memory": True, "strings_to_formulas": False,
-                                                    "strings_to_urls": False, "in_memory": False})
-    sheet = workbook.add_worksheet("学时" if lang == "zh" else "hours")
-    bold = workbook.add_format({"bold": True})
-    sheet.write_row(0, 0, headers(columns, lang), bold)
-    count = 0
-    for count, row in enumerate(rows, start=1):
-        for col, (key, _) in enumerate(columns):
-            value = row[key]
-            if is_number(value):
-                sheet.write_number(count, col, float(value))
-            elif value is None:
-                sheet.write_blank(count, col, None)
-            else:
-                sheet.write_string(count, col, neutralise(str(value)))
-    workbook.close()
-    return count
+    """XLSX in constant memory (lms/records/xlsx.py). Text always goes in as a string cell (never a
+    formula, never raw XML), and neutralised as in CSV for when it is copied out."""
+    keys = [key for key, _ in columns]
+    numeric = [key in NUMBER_COLUMNS for key in keys]
+    with SheetWriter(path_or_stream, "学时" if lang == "zh" else "hours", headers(columns, lang), numeric) as sheet:
+        sheet.write_rows([row[key] if number or row[key] is None else neutralise(str(row[key]))
+                          for key, number in zip(keys, numeric)] for row in rows)
+    return sheet.count

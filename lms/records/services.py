@@ -213,6 +213,7 @@ def records_query(date_from: date | None = None, date_to: date | None = None,
     """Ledger rows with their users and units, filtered, oldest first."""
     query = (
         db.session.query(TrainingRecord, User, Unit)
+        .select_from(TrainingRecord)  # kept by with_entities (lms/records/export_sql.py)
         .join(User, TrainingRecord.user_id == User.id)
         .join(Unit, User.unit_id == Unit.id)
     )

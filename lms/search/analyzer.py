@@ -19,14 +19,18 @@ import re
 import threading
 from pathlib import Path
 
-import jieba
-from jieba.analyse.analyzer import STOP_WORDS, ChineseTokenizer
 from whoosh.analysis import LowercaseFilter, StemFilter, StopFilter, Token, Tokenizer
 from whoosh.lang.porter import stem
 
 USER_DICT = Path(__file__).with_name("userdict.txt")
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 WORD_OR_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[A-Za-z0-9]+")
+# jieba.analyse.analyzer's STOP_WORDS and accepted_chars, here because importing jieba.analyse costs ~100 MB
+# and 0.7 s (it loads the part-of-speech and TF-IDF tables, which search never uses)
+STOP_WORDS = frozenset(("a", "an", "and", "are", "as", "at", "be", "by", "can", "for", "from", "have", "if", "in",
+                        "is", "it", "may", "not", "of", "on", "or", "tbd", "that", "the", "this", "to", "us", "we",
+                        "when", "will", "with", "yet", "you", "your", "的", "了", "和"))
+JIEBA_CHARS = re.compile(r"[\u4E00-\u9FD5]+")
 
 _lock = threading.Lock()
 _ready = False
@@ -43,14 +47,18 @@ def _default_cache_dir() -> str:
         return os.path.join(os.environ.get("LMS_DATA_DIR", str(_instance_dir() / "data")), "search")
 
 
-def ensure_jieba(cache_dir: str | None = None) -> None:
-    """Load jieba's dictionary once per process (thread-safe), quietly, caching under cache_dir."""
+def ensure_jieba(cache_dir: str | None = None):
+    """Load jieba's dictionary once per process (thread-safe), quietly, caching under cache_dir; returns
+    the jieba module. Only here is jieba imported: a process that never searches or indexes never
+    holds its dictionary (~70 MB; tests/test_lean_imports.py)."""
     global _ready
+    import jieba
+
     if _ready:
-        return
+        return jieba
     with _lock:
         if _ready:
-            return
+            return jieba
         jieba.setLogLevel(logging.WARNING)
         folder = cache_dir or _default_cache_dir()
         os.makedirs(folder, exist_ok=True)
@@ -59,15 +67,23 @@ def ensure_jieba(cache_dir: str | None = None) -> None:
         jieba.initialize()
         jieba.load_userdict(str(USER_DICT))
         _ready = True
+    return jieba
 
 
-class JiebaTokenizer(ChineseTokenizer):
-    """jieba's ChineseTokenizer, made sure jieba is set up first (the schema is unpickled from the
-    index in every process, so this is the one place every use goes through)."""
+class JiebaTokenizer(Tokenizer):
+    """jieba's ChineseTokenizer (search mode), made sure jieba is set up first (the schema is unpickled
+    from the index in every process, so this is the one place every use goes through)."""
 
     def __call__(self, text, **kwargs):
-        ensure_jieba()
-        return super().__call__(text, **kwargs)
+        token = Token()
+        for word, start, end in ensure_jieba().tokenize(text, mode="search"):
+            if not JIEBA_CHARS.match(word) and len(word) <= 1:
+                continue
+            token.original = token.text = word
+            token.pos = start
+            token.startchar = start
+            token.endchar = end
+            yield token
 
 
 def word_analyzer():

@@ -6,7 +6,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from lms.audiences import AUDIENCE_CODES, audience_label
-from lms.search import query as search_service
 
 bp = Blueprint("search", __name__)
 
@@ -37,6 +36,8 @@ def _wants_json() -> bool:
 
 @bp.get("/search")
 def search():
+    from lms.search import query as search_service  # Whoosh (and at the first query jieba) load only where searched
+
     user_audience = current_user.audience if current_user.is_authenticated else None
     audience = request.args.get("audience")
     audience = audience if audience in AUDIENCE_CODES else None

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from console_home import FMT, print_table, timed  # noqa: E402  (the shared timing helpers)
+from county import FMT, make_app, print_table, timed  # noqa: E402  (the shared app and timing helpers)
 
 
 def seed(db, attempts: int, pool: int, ask: int) -> None:
@@ -121,31 +120,23 @@ def main():
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="quiz-stats-bench-"))
-    os.environ["LMS_INSTANCE_DIR"] = str(tmp / "instance")
-    from flask_migrate import upgrade
+    app = make_app(tmp)
     from sqlalchemy import text
 
-    from lms import create_app
     from lms.extensions import db
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'bench.sqlite3'}", "DATA_DIR": str(tmp / "data"),
-                      "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False})
     with app.app_context():
-        upgrade(revision="heads")
         started = time.perf_counter()
         seed(db, args.attempts, args.pool, args.ask)
         print(f"seeded 2 quizzes × {args.attempts} attempts × {args.ask} answers in "
               f"{time.perf_counter() - started:.0f} s in {tmp}")
         db.session.remove()
 
-    from flask_login import FlaskLoginClient
-
     from lms.accounts.models import User
     from lms.quizzes import stats as quiz_stats
     from lms.quizzes.models import Quiz
     from lms.quizzes.stats import tally_from_answers
 
-    app.test_client_class = FlaskLoginClient
     results = {}
     with app.app_context():
         bare = text("SELECT question_position, choices_json, correct FROM quiz_answer WHERE attempt_id = :a")

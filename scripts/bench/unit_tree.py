@@ -3,9 +3,9 @@
 
     .venv/bin/python scripts/bench/unit_tree.py [--people 50000] [--runs 30]
 
-Builds a temporary SQLite database through the real migrations with the people list's county
-(scripts/bench/people_list.py: 2,000 units — a county, 25 townships, 1,974 villages and classes — and
-`--people` people in them), then times, in one run:
+Builds a temporary SQLite database through the real migrations with the benches' county
+(scripts/bench/county.py, without ledger records: 2,000 units — a county, 25 townships, 1,974 villages
+and classes — and `--people` people in them), then times, in one run:
 
 - bare: `SELECT id, code, name, kind, active, parent_id FROM unit` — the floor of any tree;
 - `unit_tree()` alone (the units query, the people-count GROUP BY, nesting and totals in Python);
@@ -27,24 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from people_list import p95, seed  # noqa: E402  (one county for both benches)
-
-
-def timed(fn, runs: int) -> tuple[list[float], list[float]]:
-    """Wall-clock and CPU milliseconds of each run (after one warm-up). CPU time is this process's own
-    work: on a shared machine it leaves out the time spent waiting for a core."""
-    fn()
-    wall, cpu = [], []
-    for _ in range(runs):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall.append((time.perf_counter() - start) * 1000)
-        cpu.append((time.process_time() - start_cpu) * 1000)
-    return wall, cpu
+from county import make_app, p95, seed_county  # noqa: E402  (the benches' one county)
+from county import timed_cpu as timed  # noqa: E402
 
 
 def main():
@@ -52,22 +38,14 @@ def main():
     parser.add_argument("--people", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="unit-tree-bench-"))
-    os.environ["LMS_INSTANCE_DIR"] = str(tmp / "instance")
-    from flask_login import FlaskLoginClient
-    from flask_migrate import upgrade
+    app = make_app(Path(tempfile.mkdtemp(prefix="unit-tree-bench-")))
     from sqlalchemy import text
 
-    from lms import create_app
     from lms.extensions import db
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'bench.sqlite3'}", "DATA_DIR": str(tmp / "data"),
-                      "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False})
-    app.test_client_class = FlaskLoginClient
     with app.app_context():
-        upgrade(revision="heads")
         started = time.perf_counter()
-        seed(db, args.people)
+        seed_county(db, args.people)
         print(f"seeded {args.people} people in 2000 units in {time.perf_counter() - started:.0f} s")
         db.session.remove()
 

@@ -23,10 +23,12 @@ import pytest
 from flask_login import login_required
 
 from lms.accounts.models import utcnow
+from lms.activities.models import ActivityAudience, OfflineActivity
 from lms.courses.models import Course, CourseAudience, CourseAuthor, Lesson
 from lms.extensions import db
 from lms.media.models import VideoAsset
 from lms.quizzes.models import Choice, Question, Quiz
+from lms.records.closing import ClosedYear
 from lms.records.models import AuditLog, TrainingRecord
 from lms.records.requirements import Requirement
 from tests.conftest import BrowserLikeClient
@@ -50,6 +52,9 @@ PARAMS = {
     "requirement_id": lambda w: w["requirement"].id,
     "record_id": lambda w: w["record"].id,
     "audit_id": lambda w: w["audit"].id,
+    "activity_id": lambda w: w["activity"].id,
+    "closing_id": lambda w: w["closing"].id,
+    "job_id": lambda w: w["export_job"].id,  # the county admin's own export (lms/records/export_jobs.py)
 }
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
@@ -86,10 +91,18 @@ def world(app, units, make_user):
     record = TrainingRecord(user_id=people["learner_b"].id, course_id=course.id, title=course.title, kind="course",
                             hours=Decimal("1"), source="online")
     audit_row = AuditLog(actor_id=people["author"].id, action="course.publish", target=f"course:{course.id}")
-    db.session.add_all([choice, requirement, record, audit_row])
+    activity = OfflineActivity(title="防震演练", kind="drill", place="澄溪镇", unit_id=units["town_b"].id,
+                               hours=Decimal("1"), starts_at=utcnow() - timedelta(hours=1),
+                               ends_at=utcnow() + timedelta(hours=1), audience_rows=[ActivityAudience(audience="elder")])
+    closing = ClosedYear(year=2020, unit_id=units["town_b"].id, closed_by_id=people["admin"].id)
+    db.session.add_all([choice, requirement, record, audit_row, activity, closing])
     db.session.commit()
+    from lms.records import export_jobs, export_sql
+
+    export_job = export_jobs.create_job(people["admin"], export_sql.Filters(unit=units["town_b"]), "csv", False, "zh", 1)
     return {**people, **units, "course": course, "lesson": lesson, "asset": asset, "quiz": quiz,
-            "question": question, "choice": choice, "requirement": requirement, "record": record, "audit": audit_row}
+            "question": question, "choice": choice, "requirement": requirement, "record": record, "audit": audit_row,
+            "activity": activity, "closing": closing, "export_job": export_job}
 
 
 def admin_rules(app, only=None):

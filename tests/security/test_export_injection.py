@@ -167,3 +167,29 @@ def test_zero_target_reads_as_no_target_in_the_summary(app, units, make_user, tm
     assert app.test_cli_runner().invoke(args=["hours", "export", "--summary", "-o", str(out)]).exit_code == 0
     (row,) = read_csv(out.read_bytes())
     assert row["年度目标"] == "0.00" and row["是否达标"] == "无目标"
+
+
+def test_xlsx_text_that_looks_like_sheet_xml_stays_text(app, units, make_user, tmp_path):
+    """A course title shaped as xlsxwriter's "rich string" (<r>…</r>), which its constant-memory mode
+    would copy into the sheet as raw XML — here smuggling a formula cell and a cell over column A —
+    is written as escaped text by `lms hours export --format xlsx` (detail and summary, the web's
+    background job uses the same writer): no formula cell, the title reads back unchanged."""
+    from openpyxl import load_workbook
+
+    from lms.accounts.models import utcnow
+    from lms.records.models import TrainingRecord
+
+    smuggled = '<r><t>x</t></r></is></c><c r="A2"><f>HYPERLINK("http://evil","点我")</f></c><c r="Z9" t="inlineStr"><is><r><t>y</t></r>'
+    learner = make_user("eve", full_name="<r><t>伊</t></r>")
+    db.session.add(TrainingRecord(user_id=learner.id, title=smuggled, kind="course", hours=Decimal("1.00"),
+                                  source="online", earned_at=utcnow()))
+    db.session.commit()
+    for summary in (False, True):
+        out = tmp_path / f"rich-{summary}.xlsx"
+        args = ["hours", "export", "--format", "xlsx", "-o", str(out)] + (["--summary"] if summary else [])
+        assert app.test_cli_runner().invoke(args=args).exit_code == 0
+        sheet = load_workbook(out).active
+        cells = [cell for row in sheet.iter_rows() for cell in row]
+        assert all(cell.data_type != "f" for cell in cells) and sheet.max_row == 2
+        values = {cell.value for cell in cells}
+        assert "<r><t>伊</t></r>" in values and (summary or smuggled in values)

@@ -1,7 +1,8 @@
 """Attacks on sign-in (issue 9, defect 5): racing the failure count, listing accounts, locking someone
 out, spraying one password, guessing from many addresses; the same for tablet PINs.
 
-Hash checks are counted, not timed: every password and PIN check goes through check_password_hash."""
+Hash checks are counted, not timed: every password and PIN check goes through
+lms/accounts/passwords.py verify_password."""
 from __future__ import annotations
 
 import re
@@ -21,19 +22,16 @@ ATTACKER, OWNER = "203.0.113.66", "198.51.100.7"
 @pytest.fixture
 def hash_checks(monkeypatch):
     """The hashes every password or PIN check was made against, in order, from any thread."""
-    from lms.accounts import models, services
-    from lms.classroom import services as classroom
-    from werkzeug.security import check_password_hash
+    from lms.accounts import passwords
 
-    checked, lock = [], threading.Lock()
+    checked, lock, verify = [], threading.Lock(), passwords.verify_password
 
     def counting(pwhash, password):
         with lock:
             checked.append(pwhash)
-        return check_password_hash(pwhash, password)
+        return verify(pwhash, password)
 
-    for module in (models, services, classroom):  # wherever sign-in code looks the name up
-        monkeypatch.setattr(module, "check_password_hash", counting, raising=False)
+    monkeypatch.setattr(passwords, "verify_password", counting)  # the one place hashes are checked
     return checked
 
 
@@ -121,7 +119,7 @@ def test_unknown_account_answers_like_a_wrong_password(app, make_user, hash_chec
         unknown.get_data(as_text=True), "wang.teachr")
     assert len(hash_checks) == 2  # the unknown account still costs a check
     assert hash_checks[0] == user.password_hash and hash_checks[1] != user.password_hash
-    assert hash_checks[1].split("$")[0] == user.password_hash.split("$")[0]  # e.g. scrypt:32768:8:1
+    assert hash_checks[1].rsplit("$", 2)[0] == user.password_hash.rsplit("$", 2)[0]  # $argon2id$v=19$m=…,t=…,p=…
 
 
 def test_throttled_unknown_account_reads_like_a_throttled_real_one(app, make_user):
@@ -161,6 +159,30 @@ def test_password_spraying_from_one_address_is_slowed(app, make_user, hash_check
     assert post_login(client_at(app, OWNER), "wang.teacher", "correct-horse").status_code == 302
 
 
+def test_a_class_behind_one_school_address_all_sign_in(app, make_user):
+    """Sign-in day: 40 learners sign in with their right passwords through one school address (the
+    address-wide limit at its default, 30 an hour): all 40 get in (302) — right passwords are not failures."""
+    school = "198.51.100.40"
+    people = [make_user() for _ in range(40)]
+    statuses = [post_login(client_at(app, school), person.username, "correct-horse").status_code for person in people]
+    assert statuses == [302] * 40
+
+
+def test_a_sprayer_signing_in_to_their_own_account_resets_nothing(app, make_user, hash_checks):
+    """A sprayer (address limit set to 6) mixes in right sign-ins to an account of their own: each gives back
+    only its own count, so the 6th wrong password from that address already makes it wait (429), as without them."""
+    app.config["SIGNIN_LIMITS"]["password-address"] = (6, 60, 900, 3600)
+    own = make_user()
+    sprayer = client_at(app, ATTACKER)
+    statuses = []
+    for n in range(6):
+        statuses.append(post_login(sprayer, f"user{n}", "12345678").status_code)
+        if n % 2 == 0:
+            assert post_login(client_at(app, ATTACKER), own.username, "correct-horse").status_code == 302
+    assert statuses == [400] * 5 + [429]
+    assert post_login(sprayer, "user99", "12345678").status_code == 429
+
+
 def test_guessing_one_account_from_many_addresses_is_slowed(app, make_user, hash_checks):
     """One account guessed from 4 addresses, 3 wrong passwords each (account-wide limit set to 8): 8 checked,
     then every address waits (429), a fresh one too."""
@@ -190,6 +212,78 @@ def test_admin_unlock_lifts_the_wait(app, make_user):
     result = app.test_cli_runner().invoke(args=["users", "unlock", "wang.teacher"])
     assert result.exit_code == 0 and "已解除" in result.output
     assert post_login(client, "wang.teacher", "correct-horse").status_code == 302
+
+
+# --- hashes: Argon2id, older ones upgraded at the next sign-in -----------------------------------------
+
+def old_werkzeug_hash(password: str, method: str = "scrypt") -> str:
+    from werkzeug.security import generate_password_hash
+
+    return generate_password_hash(password, method=method)
+
+
+@pytest.mark.parametrize("method", ["scrypt", "pbkdf2:sha256"])
+def test_old_hash_is_upgraded_at_the_next_sign_in_and_sessions_stay(app, make_user, hash_checks, method):
+    """A password stored as werkzeug scrypt/pbkdf2 before the move to Argon2id: a wrong password leaves it alone;
+    the right one signs in (302), and in the same commit the hash becomes Argon2id of the configured cost,
+    without ending the user's other sessions; it keeps working."""
+    from lms.accounts import passwords
+    from lms.accounts.models import User
+
+    user = make_user(username="wang.teacher")
+    user.password_hash = old_werkzeug_hash("correct-horse", method)
+    db.session.commit()
+    old_hash, version = user.password_hash, user.session_version
+    other_device = client_at(app, OWNER)
+    assert post_login(other_device, "wang.teacher", "correct-horse").status_code == 302
+    db.session.expire_all()
+    stored = db.session.get(User, user.id)
+    assert stored.password_hash != old_hash and stored.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert not passwords.needs_rehash(stored.password_hash) and stored.session_version == version
+    assert other_device.get("/my/hours").status_code == 200  # its session was not ended by the upgrade
+
+    stored.password_hash = old_hash  # back to the old hash: a wrong password changes nothing
+    db.session.commit()
+    assert post_login(client_at(app, ATTACKER), "wang.teacher", "guess").status_code == 400
+    db.session.expire_all()
+    assert db.session.get(User, user.id).password_hash == old_hash
+    assert post_login(client_at(app, ATTACKER), "wang.teacher", "correct-horse").status_code == 302
+    db.session.expire_all()
+    upgraded = db.session.get(User, user.id).password_hash
+    assert upgraded.startswith("$argon2id$")
+    hash_checks.clear()
+    assert post_login(client_at(app, "192.0.2.9"), "wang.teacher", "correct-horse").status_code == 302
+    db.session.expire_all()
+    assert hash_checks == [upgraded] and db.session.get(User, user.id).password_hash == upgraded  # no rehash
+
+
+def test_raised_cost_upgrades_hashes_and_the_dummy_follows(app, make_user, hash_checks):
+    """The Argon2 cost is raised in config: the next sign-in rehashes at the new cost, and an unknown account
+    is checked against a dummy hash of that new cost, so it still takes as long as a real one."""
+    from lms.accounts.models import User
+
+    user = make_user(username="wang.teacher")
+    app.config["PASSWORD_ARGON2"] = {"time_cost": 3, "memory_cost": 19 * 1024, "parallelism": 1}
+    assert post_login(client_at(app, OWNER), "wang.teacher", "correct-horse").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, user.id).password_hash.startswith("$argon2id$v=19$m=19456,t=3,p=1$")
+    assert post_login(client_at(app, ATTACKER), "nobody.here", "guess").status_code == 400
+    assert hash_checks[-1].startswith("$argon2id$v=19$m=19456,t=3,p=1$")
+    assert hash_checks[-1] != db.session.get(User, user.id).password_hash
+
+
+def test_malformed_stored_hash_matches_nothing(app, make_user):
+    """A damaged hash column (truncated Argon2, junk): that account's sign-in is refused (400), never a 500."""
+    from lms.accounts.models import User
+
+    user = make_user(username="wang.teacher")
+    for junk in ("$argon2id$v=19$m=19456,t=2,p=1$broken", "x", "scrypt:32768:8:1$salt", "md5$salt$hash",
+                 "scrypt:many:8:1$salt$hash"):
+        db.session.get(User, user.id).password_hash = junk
+        db.session.commit()
+        assert post_login(client_at(app, OWNER), "wang.teacher", "correct-horse").status_code == 400
+        unlock = app.test_cli_runner().invoke(args=["users", "unlock", "wang.teacher"])  # 5 tries: not the point
+        assert unlock.exit_code == 0
 
 
 # --- tablet PINs ----------------------------------------------------------------------------------------
@@ -229,6 +323,19 @@ def test_pin_guesser_on_one_tablet_cannot_lock_the_learner_out_of_another(app, t
     assert type_pin(tablet_b, zhang, "1234").status_code == 302
 
 
+def test_a_whole_class_signs_in_on_one_tablet(app, klass, make_user):
+    """Right PINs are not failures: 8 learners sign in one after another on one class tablet whose
+    tablet-wide limit is set to 3 — none is refused."""
+    from lms.classroom.services import set_pin, verify_pin
+
+    app.config["SIGNIN_LIMITS"]["pin-tablet"] = (3, 30, 300, 3600)
+    learners = [make_user(unit="class-1", full_name=f"学员{n}") for n in range(8)]
+    for learner in learners:
+        set_pin(learner, "2468")
+    for learner in learners:
+        verify_pin(learner, "2468", "tablet-1")  # raises PinLocked when refused
+
+
 def test_one_pin_sprayed_over_a_class_roster_is_slowed(app, browser_client, teacher, klass, pupils, make_user, hash_checks):
     """One PIN tried on every learner of a roster (tablet-wide limit set to 3): 3 checked, then the tablet waits
     (403) for everyone, even with a right PIN, until a teacher opens it afresh."""
@@ -245,3 +352,19 @@ def test_one_pin_sprayed_over_a_class_roster_is_slowed(app, browser_client, teac
     assert type_pin(browser_client, pupils[1], "5678").status_code == 403
     open_tablet(browser_client, teacher, klass)
     assert type_pin(browser_client, pupils[1], "5678").status_code == 302
+
+
+def test_old_pin_hash_is_upgraded_at_the_next_right_pin(browser_client, teacher, klass, pupils):
+    """A PIN stored as a werkzeug scrypt hash: the right PIN signs the learner in (302) and the PIN hash becomes
+    Argon2id in the same commit; the PIN keeps working."""
+    from lms.accounts import passwords
+    from lms.accounts.models import User
+
+    zhang, _ = pupils
+    zhang.pin_hash = old_werkzeug_hash("1234")
+    db.session.commit()
+    open_tablet(browser_client, teacher, klass)
+    assert type_pin(browser_client, zhang, "1234").status_code == 302
+    db.session.expire_all()
+    upgraded = db.session.get(User, zhang.id).pin_hash
+    assert upgraded.startswith("$argon2id$") and passwords.verify_password(upgraded, "1234")

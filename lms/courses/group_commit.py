@@ -1,0 +1,124 @@
+"""Group commit for heartbeats on SQLite.
+
+SQLite writes one transaction at a time, and with synchronous=FULL each commit waits for the disk
+(a few hundred to a few thousand a second, depending on the disk and on what else writes to it).
+One commit per heartbeat would make the disk the limit. So the heartbeats of one process that
+arrive while a commit is under way are written together in the next transaction, by whichever of
+their threads gets there first (the leader), and each request answers only once the commit that
+holds its rows has returned: nothing acknowledged is lost, and synchronous=FULL stays.
+
+A write is a list of (statement, params), each an UPDATE that must change exactly one row (it
+checks the version the request read). When the first changes nothing, a concurrent request won:
+that write is dropped (nothing of it was written) and its request reads again. When a later one
+changes nothing, the transaction is rolled back and redone without that write. PostgreSQL groups
+concurrent commits itself, so there each request commits its own write (`write`).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+
+from flask import current_app
+
+from lms.extensions import db
+
+
+class _Write:
+    __slots__ = ("work", "applied", "error", "done")
+
+    def __init__(self, work):
+        self.work, self.applied, self.error, self.done = work, None, None, False
+
+
+class GroupCommit:
+    def __init__(self, lock_path: str):
+        self._leader = threading.Lock()  # held by the thread writing a batch
+        self._mutex = threading.Lock()  # guards _pending
+        self._pending: list[_Write] = []
+        self._lock_path, self._lock_file, self._pid = lock_path, None, None
+
+    def write(self, work) -> bool:
+        item = _Write(work)
+        with self._mutex:
+            self._pending.append(item)
+        with self._leader:
+            if not item.done:  # no earlier leader took it: lead, taking everything queued meanwhile
+                with self._between_processes():
+                    with self._mutex:
+                        batch, self._pending = self._pending, []
+                    _write_batch(batch)
+        if item.error is not None:
+            raise item.error
+        return item.applied
+
+    @contextlib.contextmanager
+    def _between_processes(self):
+        """The leaders of the web workers take turns on a lock file: SQLite's own wait for its write
+        lock polls with growing sleeps (up to 100 ms), so one process's batches would starve another's."""
+        if self._pid != os.getpid():  # opened after a fork: a lock shared with the parent excludes nothing
+            self._lock_file, self._pid = open(self._lock_path, "a+b"), os.getpid()  # noqa: SIM115
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+
+def _apply(connection, item: _Write) -> bool | None:
+    """True: every statement changed its row; False: the first changed none (nothing written);
+    None: a later one changed none (the transaction holds part of this write)."""
+    first, *rest = item.work
+    if connection.execute(*first).rowcount != 1:
+        return False
+    return True if all(connection.execute(*step).rowcount == 1 for step in rest) else None
+
+
+def _write_batch(batch: list[_Write]) -> None:
+    todo = batch
+    try:
+        while True:
+            connection = db.session.connection()
+            broken = None
+            for item in todo:
+                item.applied = _apply(connection, item)
+                if item.applied is None:
+                    broken = item
+                    break
+            if broken is None:
+                db.session.commit()
+                return
+            db.session.rollback()
+            broken.applied = False
+            for item in todo:
+                if item.applied:  # rolled back with the rest: written again in the next round
+                    item.applied = None
+            todo = [item for item in todo if item.applied is None]
+    except Exception as exc:  # the commit failed: none of the batch was written
+        db.session.rollback()
+        for item in batch:
+            item.applied, item.error = False, exc
+    finally:
+        for item in batch:
+            item.done = True
+
+
+def write(work) -> bool:
+    """Write `work` (see the module docstring) and commit; False when a concurrent request changed one
+    of its rows first. The caller's session is committed (or rolled back) either way."""
+    if db.engine.dialect.name != "sqlite":
+        connection = db.session.connection()
+        if all(connection.execute(*step).rowcount == 1 for step in work):
+            db.session.commit()
+            return True
+        db.session.rollback()
+        return False
+    group = current_app.extensions.get("heartbeat_group_commit")
+    if group is None:
+        database = db.engine.url.database
+        lock_path = f"{database}.heartbeat-lock" if database and database != ":memory:" else os.devnull
+        group = current_app.extensions.setdefault("heartbeat_group_commit", GroupCommit(lock_path))
+    written = group.write(work)
+    db.session.commit()  # this request's own session: ends its read
+    return written

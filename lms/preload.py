@@ -1,0 +1,44 @@
+"""One app loaded by gunicorn's master and shared by its workers (gunicorn.conf.py: preload_app).
+
+Workers are forked after the master imported and created the app, so what it loaded sits in memory
+pages every worker shares until one of them writes to a page (copy-on-write). Measured with
+scripts/bench/memory.py (issue 12):
+- `warm(app)` (master, before the first fork) also loads what a worker would otherwise load for itself
+  at its first search or certificate: jieba's dictionary (~70 MB, and ~1 s at the first search) and
+  fpdf2/fontTools (~30 MB). Once in the master, not once per worker.
+- `before_fork()` freezes the garbage collector's view of everything made so far: a collection in a
+  worker then never walks (and so never writes to, and never copies) the master's objects.
+- `after_fork(app)`, in each new worker: the database pool and the job queue's SQLite handle it
+  inherited are dropped (the master opened none for requests, but a connection used by two processes
+  corrupts silently), so the worker opens its own.
+"""
+from __future__ import annotations
+
+import gc
+
+
+def warm(app) -> None:
+    from lms.search.analyzer import ensure_jieba
+
+    with app.app_context():
+        ensure_jieba()
+    import fpdf  # noqa: F401  (certificates: lms/records/certificates.py imports it when it draws one)
+    from fontTools import cffLib, subset, ttLib  # noqa: F401  (what fpdf2 loads to embed the CJK font)
+
+
+def before_fork() -> None:
+    gc.freeze()
+
+
+def after_fork(app) -> None:
+    from lms.extensions import db
+
+    with app.app_context():
+        db.engine.dispose(close=False)  # the pool is new; the master's connections are left to the master
+    storage = getattr(app.extensions.get("jobs"), "storage", None)
+    if getattr(storage, "_conn", None) is not None:  # huey's SQLite storage opens it again on first use
+        _inherited.append(storage._conn)  # not closed here, as above: it stays the master's
+        storage._conn = None
+
+
+_inherited: list = []

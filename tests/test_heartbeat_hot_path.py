@@ -1,0 +1,102 @@
+"""The heartbeat's hot path (issue 12): few statements, an edited lesson seen at once, and SQLite's
+group commit losing nothing when many viewers beat at once."""
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event
+
+from lms.accounts.models import utcnow
+from lms.courses import services
+from lms.courses.models import LessonProgress
+from lms.extensions import db
+from tests.conftest import _make_app, write_package
+
+
+def _statements(app):
+    seen = []
+
+    def record(conn, cursor, statement, params, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    return seen, lambda: event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_a_heartbeat_is_one_user_select_one_select_and_two_updates(app, browser_client, make_user, course):
+    user = make_user()
+    browser_client.login(user.username)
+    lesson_id = course.active_lessons[0].id
+    first = browser_client.heartbeat(lesson_id, {"player": "p", "seq": 1, "start": True, "position": 0})
+    assert first.status_code == 200
+    seen, stop = _statements(app)
+    try:
+        response = browser_client.heartbeat(lesson_id, {"player": "p", "seq": 2, "position": 0.5,
+                                                        "intervals": [[0, 0.5]]})
+    finally:
+        stop()
+    assert response.status_code == 200
+    kinds = [statement.split()[0] for statement in seen]
+    assert kinds == ["SELECT", "SELECT", "UPDATE", "UPDATE"], seen
+    assert "session" not in response.headers.get("Set-Cookie", "")  # the cookie is not re-issued each beat
+
+
+def test_an_unpublished_course_stops_heartbeats_at_once(app, browser_client, make_user, course):
+    """Nothing about the lesson is cached between heartbeats: taking the course off line is seen by the next one."""
+    user = make_user()
+    browser_client.login(user.username)
+    lesson = course.active_lessons[0]
+    assert browser_client.heartbeat(lesson.id, {"player": "p", "seq": 1, "start": True}).status_code == 200
+    course.published = False
+    db.session.commit()
+    response = browser_client.heartbeat(lesson.id, {"player": "p", "seq": 2})
+    assert response.status_code == 400 and response.get_json()["error"] == "not_visible"
+
+
+VIEWERS = 12
+
+
+def test_many_viewers_at_once_each_keep_what_was_acknowledged(tmp_path, test_video):
+    """12 viewers beat at the same moment on a SQLite file (the heartbeats share commits): every one
+    answered is written, each viewer is credited exactly the seconds the server said."""
+    from lms.accounts.services import create_user, get_or_create_unit
+    from lms.courses.importer import import_package
+
+    app = _make_app(tmp_path)
+    with app.app_context():
+        unit = get_or_create_unit("county", "垫江县", "county")
+        user_ids = [create_user(f"viewer{n}", f"观众{n}", "correct-horse", "learner", "elder", unit.code).id
+                    for n in range(VIEWERS)]
+        db.session.commit()
+        course, _ = import_package(write_package(tmp_path / "content", test_video))
+        lesson_id = course.active_lessons[0].id
+    start = utcnow() - timedelta(seconds=60)
+    credited = {}
+
+    def viewer(user_id, barrier):
+        from lms.accounts.models import User
+
+        with app.app_context():
+            try:
+                user = db.session.get(User, user_id)
+                services.record_heartbeat(user, lesson_id, {"player": "p", "seq": 1, "start": True}, now=start)
+                barrier.wait()
+                result, _ = services.record_heartbeat(user, lesson_id, {"player": "p", "seq": 2,
+                                                                        "intervals": [[0, 3]], "position": 3},
+                                                      now=start + timedelta(seconds=3))
+                credited[user_id] = result.credited_seconds
+            finally:
+                db.session.remove()
+
+    barrier = threading.Barrier(VIEWERS)
+    threads = [threading.Thread(target=viewer, args=(user_id, barrier)) for user_id in user_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with app.app_context():
+        watched = {row.user_id: row.watched_seconds for row in LessonProgress.query}
+        db.engine.dispose()
+    assert sorted(credited) == sorted(user_ids)
+    assert all(credited[user_id] == pytest.approx(3) for user_id in user_ids)
+    assert watched == {user_id: pytest.approx(credited[user_id]) for user_id in user_ids}
