@@ -223,13 +223,29 @@ def rebuild(progress: Callable[[Course], None] | None = None, on_total: Callable
     return written
 
 
+SEARCHER_OPEN_TRIES = 5
+
+
+def newest_searcher(ix):
+    """A searcher on the newest committed generation. A commit in another process deletes the previous
+    generation's table of contents, so a reader that listed the folder just before it finds that file
+    gone (FileNotFoundError): it looks again, and then sees the new generation."""
+    for attempt in range(SEARCHER_OPEN_TRIES):
+        try:
+            return ix.searcher()
+        except FileNotFoundError:
+            if attempt == SEARCHER_OPEN_TRIES - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+
+
 def index_state() -> dict:
     """What /healthz reports: whether the index exists and opens, its documents, last commit."""
     path = current_index_dir()
     if not whoosh_index.exists_in(path):
         return {"exists": False, "path": path, "documents": 0, "courses": 0, "last_modified": None}
     ix = open_index(path, create=False)
-    with ix.searcher() as searcher:
+    with newest_searcher(ix) as searcher:
         documents = searcher.doc_count()
         courses = sum(1 for _ in searcher.docs_for_query(Term("kind", "course")))
     modified = datetime.fromtimestamp(ix.last_modified(), tz=timezone.utc).isoformat(timespec="seconds")

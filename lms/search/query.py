@@ -26,7 +26,7 @@ from whoosh.query import And, AndMaybe, Or, Term
 from lms.courses.models import Course, CourseAudience, Lesson, LessonProgress
 from lms.extensions import db
 from lms.search.analyzer import query_grams, query_groups
-from lms.search.index import open_index
+from lms.search.index import newest_searcher, open_index
 
 MAX_QUERY_CHARS = 100
 MAX_TERMS = 16
@@ -209,7 +209,7 @@ def search(raw_query: str | None, user_audience: str | None = None, audience: st
         return result
     ix = ix or open_index()
     base = Term("audiences", audience) if audience else None
-    with ix.searcher() as searcher:  # one searcher per request; sees the last committed index
+    with newest_searcher(ix) as searcher:  # one searcher per request; sees the last committed index
         own_docs = set(searcher.docs_for_query(Term("audiences", user_audience))) if user_audience else set()
         groups = _prune(searcher, groups, per_page)
         ranked = _rank(searcher, groups, _unit, base, own_docs, set())
