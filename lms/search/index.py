@@ -67,6 +67,18 @@ def _file_lock(path: str):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _exists(path: str) -> bool:
+    """whoosh's exists_in, which reads the newest table of contents: a commit in another process may
+    delete the one it listed (FileNotFoundError), so it looks again, as newest_searcher does."""
+    for attempt in range(SEARCHER_OPEN_TRIES):
+        try:
+            return whoosh_index.exists_in(path)
+        except FileNotFoundError:
+            if attempt == SEARCHER_OPEN_TRIES - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+
+
 def open_index(path: str | None = None, create: bool = True):
     """The index at `path` (default: this app's), created empty on first use; None if absent and
     create is False. The FileIndex object is kept per process: every searcher() and writer() it
@@ -74,16 +86,16 @@ def open_index(path: str | None = None, create: bool = True):
     path = path or current_index_dir()
     ensure_jieba(os.path.dirname(path))
     ix = _indexes.get(path)
-    if ix is not None and whoosh_index.exists_in(path):
+    if ix is not None and _exists(path):
         return ix
     with _indexes_lock:
-        if not whoosh_index.exists_in(path):
+        if not _exists(path):
             if not create:
                 return None
             os.makedirs(path, exist_ok=True)
             # Two processes creating at once would overwrite each other's first commit.
             with _file_lock(os.path.join(os.path.dirname(path), ".create.lock")):
-                if not whoosh_index.exists_in(path):
+                if not _exists(path):
                     whoosh_index.create_in(path, make_schema())
         ix = whoosh_index.open_dir(path)
         _indexes[path] = ix
@@ -242,7 +254,7 @@ def newest_searcher(ix):
 def index_state() -> dict:
     """What /healthz reports: whether the index exists and opens, its documents, last commit."""
     path = current_index_dir()
-    if not whoosh_index.exists_in(path):
+    if not _exists(path):
         return {"exists": False, "path": path, "documents": 0, "courses": 0, "last_modified": None}
     ix = open_index(path, create=False)
     with newest_searcher(ix) as searcher:

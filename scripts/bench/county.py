@@ -69,6 +69,23 @@ def make_app(tmp: Path, database_uri: str | None = None, revision: str = "heads"
     return app
 
 
+def seeded_app(prefix: str, people: int) -> tuple:
+    """(app, what seed_county returns) on a new temporary SQLite database holding the county with `people`
+    people (no ledger records) — the set-up of the people-list and unit-tree benches."""
+    import tempfile
+    import time
+
+    from lms.extensions import db
+
+    app = make_app(Path(tempfile.mkdtemp(prefix=prefix)))
+    with app.app_context():
+        started = time.perf_counter()
+        seen = seed_county(db, people)
+        print(f"seeded {people} people in 2000 units in {time.perf_counter() - started:.0f} s")
+        db.session.remove()
+    return app, seen
+
+
 def upgrade(app, revision: str = "heads") -> None:
     """The rest of the migrations. On PostgreSQL the dashboard's rollup triggers (0018) cost ~1 ms a
     record, a quarter of an hour for a million: seed at 0017 and upgrade after, and 0018 fills the

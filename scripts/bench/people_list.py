@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from county import make_app, print_table, seed_county, timed  # noqa: E402  (the benches' one county)
+from county import print_table, seeded_app, timed  # noqa: E402  (the benches' one county)
 
 
 def main():
@@ -36,16 +34,10 @@ def main():
     parser.add_argument("--people", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    app = make_app(Path(tempfile.mkdtemp(prefix="people-bench-")))
+    app, seen = seeded_app("people-bench-", args.people)
     from sqlalchemy import text
 
     from lms.extensions import db
-
-    with app.app_context():
-        started = time.perf_counter()
-        seen = seed_county(db, args.people)
-        print(f"seeded {args.people} people in 2000 units in {time.perf_counter() - started:.0f} s")
-        db.session.remove()
 
     deep_name, deep_id = seen["deep"]
     cases = [

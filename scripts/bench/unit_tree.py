@@ -23,13 +23,11 @@ import gzip
 import os
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from county import make_app, p95, seed_county  # noqa: E402  (the benches' one county)
+from county import p95, seeded_app  # noqa: E402  (the benches' one county)
 from county import timed_cpu as timed  # noqa: E402
 
 
@@ -38,16 +36,10 @@ def main():
     parser.add_argument("--people", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    app = make_app(Path(tempfile.mkdtemp(prefix="unit-tree-bench-")))
+    app, _seen = seeded_app("unit-tree-bench-", args.people)
     from sqlalchemy import text
 
     from lms.extensions import db
-
-    with app.app_context():
-        started = time.perf_counter()
-        seed_county(db, args.people)
-        print(f"seeded {args.people} people in 2000 units in {time.perf_counter() - started:.0f} s")
-        db.session.remove()
 
     results, sizes = {}, {}
     with app.app_context():
