@@ -66,15 +66,24 @@ def create_app(config: dict | None = None) -> Flask:
     from lms.records.dashboard_routes import bp as dashboard_bp
 
     app.register_blueprint(dashboard_bp)  # /admin/dashboard: 统计图表 (lms/records/dashboard.py)
+    from lms.practices.routes import bp as practices_bp
+
+    app.register_blueprint(practices_bp)  # 练一练: phone practices on lesson pages (lms/practices)
     from lms.activities.routes import bp as activities_bp
 
     app.register_blueprint(activities_bp)  # /admin/activities and /activities/scan: 线下活动 (lms/activities)
+    from lms.contests.routes import bp as contests_bp
+
+    app.register_blueprint(contests_bp)  # /admin/contests and /contests: 知识竞赛 (lms/contests)
     from lms.records.certificate_routes import bp as certificates_bp
     from lms.records.correction_routes import bp as corrections_bp, closing_bp
 
     app.register_blueprint(certificates_bp)  # certificate PDFs and the public /verify/<code> (lms/records/certificates.py)
     app.register_blueprint(corrections_bp)  # a person's records and their reversal (lms/records/corrections.py)
     app.register_blueprint(closing_bp)  # /admin/closing: closing a year (lms/records/closing.py)
+    from lms.assessment.routes import bp as assessment_bp
+
+    app.register_blueprint(assessment_bp)  # /assessment and /admin/assessment: 科学素质自测 (lms/assessment)
 
     from lms.cli import register_commands
 
@@ -85,8 +94,9 @@ def create_app(config: dict | None = None) -> Flask:
     templating.init_app(app)
     jobs.init_app(app)
 
-    from lms import http_security
+    from lms import db_resilience, http_security
 
+    db_resilience.init_app(app)  # a PostgreSQL restart: re-run the request or answer 503, never 500
     http_security.init_app(app)  # last: its ProxyFix must wrap every other WSGI layer
     return app
 

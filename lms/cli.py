@@ -50,11 +50,13 @@ def register_commands(app):
 @with_appcontext
 def import_content(path: Path, rename: bool = False):
     """Import or update course packages under PATH (one package, or a folder of packages)."""
+    from lms.assessment.pool import pool_folders
     from lms.courses.importer import ContentError, duplicate_package_ids, import_package, package_folders
     from lms.extensions import db
 
     folders = package_folders(path)
-    if not folders:
+    pools = pool_folders(path)  # 科学素质自测 item pools (folders with assessment.yaml; lms/assessment/pool.py)
+    if not folders and not pools:
         raise click.ClickException(f"{path} 下没有找到 course.yaml")
     failures = duplicate_package_ids(folders)
     with tqdm(folders, desc="导入课程", unit="门", file=sys.stderr, disable=None) as bar:
@@ -76,11 +78,34 @@ def import_content(path: Path, rename: bool = False):
             tqdm.write(f"{ {'created': '新建', 'updated': '更新', 'unchanged': '未变'}[outcome]} {course.slug}（{course.title}）")
             if outcome != "unchanged":  # an operator command: index now, under the index lock
                 _reindex_courses([course.id])
+    _import_pools(pools, failures)
     if failures:
         for folder, reason in failures.items():
             click.echo(f"未导入 {folder.name}：{reason}", err=True)
-        rest = "其余已导入" if len(failures) < len(folders) else "没有导入任何课程包"
+        rest = "其余已导入" if len(failures) < len(folders) + len(pools) else "没有导入任何课程包"
         raise click.ClickException(f"{len(failures)} 个课程包未导入（{rest}）：{'、'.join(f.name for f in failures)}")
+
+
+def _import_pools(pools: list[Path], failures: dict) -> None:
+    """Import each 科学素质自测 item pool, as atomically as a course package; a failure joins `failures`."""
+    from lms.assessment.pool import import_pool
+    from lms.courses.importer import ContentError
+    from lms.extensions import db
+
+    for folder in pools:
+        try:
+            pool, outcome, counts = import_pool(folder)
+        except ContentError as exc:
+            failures[folder] = str(exc)
+        except Exception as exc:  # noqa: BLE001 — reported with its package, then exit non-zero
+            db.session.rollback()
+            failures[folder] = f"内部错误（{type(exc).__name__}）：{(str(exc).splitlines() or [''])[0]}"
+        if folder in failures:
+            click.echo(f"错误 {failures[folder]}", err=True)
+            continue
+        label = {"created": "新建", "updated": "更新", "unchanged": "未变"}[outcome]
+        click.echo(f"{label} 自测题库 {folder.name}（{pool.title}）：新增 {counts['added']} 题，"
+                   f"修改 {counts['changed']} 题，停用 {counts['retired']} 题")
 
 
 @click.command("export-content")

@@ -20,3 +20,19 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+
+
+def add_once(row, existing):
+    """Insert `row`, which a unique key (an attempt's open_key, say) allows only once, and commit it; when
+    another request inserted its twin first, roll back and return `existing()` — the row it made (or
+    None). Concurrent starts of one quiz, sitting or contest attempt end with one row."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+        db.session.commit()
+        return row
+    except IntegrityError:
+        db.session.rollback()
+        return existing()

@@ -153,16 +153,16 @@ def test_slides_are_rendered_under_the_data_dir_with_matching_captions(app, tmp_
 
     course, _ = import_package(folder)
     video = course.active_lessons[0].video
-    assert video.ready and video.duration == pytest.approx(8, abs=0.3)  # two slides, 4 s minimum each
+    assert video.ready and video.duration == pytest.approx(9, abs=0.1)  # 14 characters at an elder's 3.2 a second (5 s), then 4 s
     assert rendered[0].stat().st_mtime_ns == rendered_at  # the import used the render, not a new one
     vtt = (Path(app.config["DATA_DIR"]) / "media" / video.captions_path).read_text(encoding="utf-8")
-    assert vtt.startswith("WEBVTT") and "验证码不告诉任何人。" in vtt and "00:00:04.000 --> 00:00:08.000" in vtt
+    assert vtt.startswith("WEBVTT") and "验证码不告诉任何人。" in vtt and "00:00:05.000 --> 00:00:09.000" in vtt
     assert str(course.credit_hours) == "0.25"  # no credit_hours in the package: < 15 min → 0.25
     assert package_tree(folder) == before
 
     rendered[0].unlink()
     monkeypatch.setattr(ffmpeg_tools, "render_slides",
-                        lambda slides, durations, target: shutil.copyfile(test_video, target))
+                        lambda slides, durations, target, **_: shutil.copyfile(test_video, target))
     edit_course_yaml(folder, lambda d: d.update(title="新标题"))
     course, outcome = import_package(folder)
     assert outcome == "updated" and course.active_lessons[0].video.id == video.id
@@ -211,3 +211,82 @@ def test_a_course_imported_before_package_ids_is_adopted_by_slug(app, package):
     db.session.commit()
     again, outcome = import_package(package)
     assert again.id == course.id and again.package_id == "pkg-test-course" and Course.query.count() == 1
+
+
+def _with_narration(folder, narration="01-a/voice.m4a"):
+    edit_course_yaml(folder, lambda d: d["lessons"][0].update(narration=narration))
+
+
+def test_a_recorded_narration_is_laid_under_the_slides_which_last_as_long_as_the_voice(app, tmp_path):
+    """A lesson's recorded voice (issue 13): the rendered video carries it, and the slides and their
+    captions are stretched to the recording's length."""
+    folder = write_slides_package(tmp_path, slug=f"voice-{tmp_path.name}")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=12", "-c:a", "aac",
+                    str(folder / "01-a" / "voice.m4a")], check=True)
+    _with_narration(folder)
+    course, _ = import_package(folder)
+    video = course.active_lessons[0].video
+    assert video.ready and video.duration == pytest.approx(12, abs=0.3)  # 8 s of slides stretched to the voice
+    media = Path(app.config["DATA_DIR"]) / "media"
+    volume = subprocess.run(["ffmpeg", "-i", str(media / video.renditions["360p"]), "-af", "volumedetect", "-f", "null", "-"],
+                            capture_output=True, text=True).stderr
+    assert "mean_volume: -inf" not in volume and "mean_volume" in volume  # not the silent track
+    vtt = (media / video.captions_path).read_text(encoding="utf-8")
+    # slides of 5 s and 4 s (9 s) stretched to the 12 s voice: 6.67 s and 5.33 s
+    assert "00:00:00.000 --> 00:00:06.670" in vtt and "00:00:06.670 --> 00:00:12.000" in vtt
+
+
+@pytest.mark.parametrize("setup, expected", [
+    ("missing", "录音文件不存在"),
+    ("silent", "录音文件里没有声音"),
+    ("with-video", "朗读录音只能配幻灯片"),
+])
+def test_a_bad_narration_is_refused_naming_the_field_and_nothing_is_imported(app, tmp_path, test_video, setup, expected):
+    folder = write_slides_package(tmp_path, slug=f"bad-voice-{setup}")
+    if setup == "silent":
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=s=64x64:d=3", "-c:v", "libx264",
+                        str(folder / "01-a" / "voice.m4a")], check=True)
+    if setup == "with-video":
+        shutil.copyfile(test_video, folder / "01-a" / "video.mp4")
+        (folder / "01-a" / "voice.m4a").write_bytes(b"x")
+        edit_course_yaml(folder, lambda d: d["lessons"][0].update(video="01-a/video.mp4"))
+    _with_narration(folder)
+    before = table_counts()
+    with pytest.raises(ContentError) as caught:
+        import_package(folder)
+    assert expected in str(caught.value) and "lessons[0].narration" in str(caught.value)
+    assert table_counts() == before
+
+
+def test_sources_are_checked_and_kept_as_written(app, tmp_path):
+    """`sources:` (issue 13): a reviewer's list of what each lesson relies on; a malformed one is refused."""
+    from lms.courses.importer import load_package
+
+    folder = write_slides_package(tmp_path, slug="with-sources")
+    edit_course_yaml(folder, lambda d: d.update(sources=[
+        {"title": "《中华人民共和国反电信网络诈骗法》", "publisher": "全国人民代表大会常务委员会", "date": "2022-09-02",
+         "url": "https://www.npc.gov.cn/", "lessons": ["a"]}]))
+    assert load_package(folder).sources == [{"title": "《中华人民共和国反电信网络诈骗法》", "publisher": "全国人民代表大会常务委员会",
+                                             "date": "2022-09-02", "url": "https://www.npc.gov.cn/", "lessons": ["a"]}]
+    for bad, field in [({"date": "去年"}, "date"), ({"url": "javascript:alert(1)"}, "url"), ({"lessons": ["zz"]}, "lessons"),
+                       ({"publisher": None}, "publisher")]:
+        edit_course_yaml(folder, lambda d: d.update(sources=[{**d["sources"][0], **bad}]))
+        with pytest.raises(ContentError) as caught:
+            load_package(folder)
+        assert f"sources[0].{field}" in str(caught.value)
+        edit_course_yaml(folder, lambda d: d.update(sources=[{**d["sources"][0], "date": "2022-09-02", "url": "",
+                                                              "lessons": [], "publisher": "全国人大常委会"}]))
+
+
+def test_the_course_page_lists_its_sources_for_the_learner(app, package, make_user, browser_client):
+    edit_course_yaml(package, lambda d: d.update(sources=[
+        {"title": "《中华人民共和国反电信网络诈骗法》", "publisher": "全国人民代表大会常务委员会", "date": "2022-09-02",
+         "url": "https://www.npc.gov.cn/", "lessons": ["lesson-1"]},
+        {"title": "国家反诈中心防骗提示", "publisher": "公安部", "date": "2024"}]))
+    course, _ = import_package(package)
+    make_user("reader", audience="elder")
+    browser_client.login("reader")
+    page = browser_client.get(f"/courses/{course.slug}").get_data(as_text=True)
+    assert "参考来源" in page and '<a href="https://www.npc.gov.cn/" rel="noopener noreferrer">《中华人民共和国反电信网络诈骗法》</a>' in page
+    section = " ".join(page[page.index("参考来源"):].split())
+    assert "用于：第1课" in section and "国家反诈中心防骗提示 · 公安部 · 2024" in section

@@ -175,9 +175,9 @@ def test_search_page_links_hits_and_caption_time(demo):
     assert "0:02" in page
     page = client.get("/search", query_string={"q": "诈骗"}).get_data(as_text=True)
     assert "<mark" in page and "冒充公检法与“安全账户”" in page
-    # the search box is on every page, holding the query on the results page
-    assert 'role="search"' in client.get("/").get_data(as_text=True)
-    assert 'value="诈骗"' in page
+    # 长辈版 (elder1): one big 搜索 button on every page opens the search page, whose box holds the query
+    assert 'class="search-link" href="/search"' in client.get("/").get_data(as_text=True)
+    assert 'role="search"' in page and 'value="诈骗"' in page
 
 
 def test_search_answers_json_when_asked(demo):

@@ -22,9 +22,11 @@ NAV: list[tuple[str, object, tuple[str, ...]]] = [
     ("media.overview", _l("视频"), AUTHORS),
     ("classroom.classes", _l("班级平板"), CONSOLE_ROLES),  # outside /admin: the teacher's tablet classes
     ("activities.index", _l("线下活动"), CONSOLE_ROLES),  # organisers: admin, unit_admin, instructor
+    ("contests.index", _l("知识竞赛"), OVERSEERS),  # organisers: admin, unit_admin (lms/contests)
     ("assignments.manage", _l("学习任务"), ADMIN),
     ("assignments.report", _l("学习任务"), ("unit_admin",)),
     ("dashboard.index", _l("统计图表"), OVERSEERS),
+    ("assessment.report", _l("科学素质自测"), OVERSEERS),  # lms/assessment/report.py
     ("records.export_page", _l("学时导出"), OVERSEERS),
     ("closing.index", _l("年度关账"), OVERSEERS),
     ("admin.audit", _l("审计日志"), OVERSEERS),

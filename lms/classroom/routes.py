@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from lms.accounts import people
 from lms.accounts.models import Unit, User
 from lms.accounts.services import sign_out
+from lms.classroom import help as help_requests
 from lms.classroom import services
 from lms.classroom.forms import AddLearnerForm
 from lms.elder.services import continue_target
@@ -62,14 +63,18 @@ def _tablet_idle_timeout():
         return None
     now = time.time()
     seen = session.get("tablet_seen", now)
+    polling = request.endpoint == "classroom.help_state"  # help.js asking is not the learner being active
     if now - seen > current_app.config.get("TABLET_IDLE_SECONDS", 15 * 60):
         sign_out()
         session.pop("tablet_learner", None)
-        if request.is_json or request.path.startswith("/api/") or request.method != "GET":
+        if polling:  # help.js then shows the roster, with this notice
+            flash(_("长时间没有操作，为保护您的账户已自动退出。请点您的名字重新登录。"))
+        if request.is_json or request.path.startswith("/api/") or request.method != "GET" or polling:
             return jsonify(error="signed_out", message=_("长时间没有操作，已自动退出，请重新选择名字登录。")), 401
         flash(_("长时间没有操作，为保护您的账户已自动退出。请点您的名字重新登录。"))
         return redirect(url_for("classroom.roster"))
-    session["tablet_seen"] = now
+    if not polling:
+        session["tablet_seen"] = now
     return None
 
 
@@ -133,6 +138,7 @@ def manage(code):
     learners = services.roster(unit)
     return render_template("classroom/manage.html", unit=unit, learners=learners, form=form, add_form=add_form,
                            removed=services.roster(unit, active=False),
+                           help_requests=[help_requests.describe(r) for r in help_requests.open_requests(unit)],
                            locked=services.pin_locked_ids(learners)), status
 
 
@@ -210,7 +216,7 @@ def pin(user_id):
     elif services.pin_locked_ids([learner], _tablet_id()):
         error, locked = _pin_locked_message(None), True
     return render_template("classroom/pin.html", unit=unit, learner=learner, form=form, error=error,
-                           locked=locked, has_pin=bool(learner.pin_hash)), status
+                           locked=locked, has_pin=bool(learner.pin_hash), help_learner=learner), status
 
 
 def _pin_locked_message(seconds: int | None) -> str:
@@ -243,3 +249,111 @@ def photo(user_id):
     if not path.is_file():
         abort(404)
     return send_file(path, mimetype="image/jpeg", max_age=3600)
+
+
+# --- 请老师帮忙 ----------------------------------------------------------------------------------------
+# The tablet raises and cancels its own request (who is taken from the session, never the form); the
+# class's teachers see open requests on their class page (help.js polls the JSON) and clear them.
+
+def _asker() -> help_requests.Asker | None:
+    """Who is asking, from the session: a class tablet, and its signed-in learner when there is one."""
+    tablet = session.get("tablet")
+    if not tablet:
+        return None
+    if session.get("tablet_learner") and current_user.is_authenticated:
+        return help_requests.Asker(tablet["unit"], _tablet_id(), current_user._get_current_object(), True)
+    return help_requests.Asker(tablet["unit"], _tablet_id())
+
+
+def _local_path(value: str | None) -> str:
+    value = value or ""
+    return value if value.startswith("/") and not value.startswith("//") and "\\" not in value else ""
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
+
+
+def _help_state(asker) -> dict:
+    open_request = help_requests.open_for(asker) if asker else None
+    return {"open": open_request is not None,
+            "since": open_request.created_at.isoformat() + "Z" if open_request else None}
+
+
+@bp.app_context_processor
+def _help_context():
+    """Base pages on a class tablet show 请老师帮忙, or 老师马上来 with 取消 while a request is open."""
+    if not session.get("tablet"):
+        return {}
+    cache = {}
+
+    def help_request():
+        if "value" not in cache:
+            asker = _asker()
+            cache["value"] = help_requests.open_for(asker) if asker else None
+        return cache["value"]
+
+    return {"help_request": help_request}
+
+
+@bp.post("/tablet/help")
+def help_raise():
+    asker = _asker()
+    if asker is None:
+        abort(404)
+    if not asker.signed_in:
+        # on the PIN page the tablet knows whose name was tapped: a learner of this class, or nobody
+        learner = db.session.get(User, request.form.get("learner", type=int) or 0)
+        if learner is not None and learner.unit_id == asker.unit_id and learner.role == "learner" and learner.active:
+            asker = help_requests.Asker(asker.unit_id, asker.tablet, learner, False)
+    path = _local_path(request.form.get("next"))
+    help_requests.raise_help(asker, path, request.form.get("title", ""))
+    if _wants_json():
+        return jsonify(_help_state(asker))
+    return redirect(path or url_for("classroom.roster"))
+
+
+@bp.post("/tablet/help/cancel")
+def help_cancel():
+    asker = _asker()
+    if asker is None:
+        abort(404)
+    help_requests.cancel(asker)
+    if _wants_json():
+        return jsonify(_help_state(asker))
+    return redirect(_local_path(request.form.get("next")) or url_for("classroom.roster"))
+
+
+@bp.get("/tablet/help")
+def help_state():
+    """The tablet's own request: open or not (help.js asks every few seconds while one is open)."""
+    asker = _asker()
+    if asker is None:
+        abort(404)
+    return jsonify(_help_state(asker))
+
+
+def _helping_unit(code) -> Unit:
+    """A class the signed-in teacher manages; anything else is 404 (another class's requests do not exist)."""
+    unit = Unit.query.filter_by(code=code).first()
+    if unit is None or not services.can_manage(current_user, unit):
+        abort(404)
+    return unit
+
+
+@bp.get("/classroom/<code>/help")
+@login_required
+def help_list(code):
+    unit = _helping_unit(code)
+    return jsonify(requests=[help_requests.describe(r) for r in help_requests.open_requests(unit)])
+
+
+@bp.post("/classroom/<code>/help/<int:request_id>/clear")
+@login_required
+def help_clear(code, request_id):
+    unit = _helping_unit(code)
+    if not help_requests.clear(unit, request_id, current_user):
+        abort(404)
+    if _wants_json():
+        return jsonify(requests=[help_requests.describe(r) for r in help_requests.open_requests(unit)])
+    return redirect(url_for("classroom.manage", code=code) + "#help-requests")

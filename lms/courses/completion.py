@@ -12,6 +12,8 @@ A lesson is complete when
   * it has a video: the learner watched the course's share of that video — progress earned on
     another video (the one it replaced) does not count — and passed its quiz, if any;
   * it has only a quiz: the quiz is passed;
+  * it has a practice (练一练, lms/practices), with or without video and quiz: all of those are done
+    and the practice was finished (every step reached in order, judged by the server);
   * it has neither (text only): the learner marked it read, no sooner than the reading time
     after the server first served the page to them (reading_seconds).
 A lesson once complete stays complete. A course is complete when the active lessons its rules
@@ -32,6 +34,7 @@ from lms.accounts.models import utcnow
 from lms.courses import rules as course_rules
 from lms.courses.models import Course, Lesson, LessonProgress
 from lms.extensions import db
+from lms.practices.services import finished_lesson_ids, practice_lesson_ids
 from lms.quizzes.models import QuizAttempt
 from lms.records import services as ledger
 from lms.records.closing import YearClosed
@@ -79,7 +82,7 @@ def video_done(lesson: Lesson, progress: LessonProgress | None, threshold: float
 
 def reading_lesson(lesson: Lesson) -> bool:
     """A text-only lesson: nothing to watch or answer, so it is completed by marking it read."""
-    return lesson.video_id is None and lesson.quiz is None
+    return lesson.video_id is None and lesson.quiz is None and lesson.practice is None
 
 
 def reading_seconds(lesson: Lesson) -> int:
@@ -102,12 +105,12 @@ def reading_seconds_left(lesson: Lesson, progress: LessonProgress | None, now: d
 
 
 def lesson_done(lesson: Lesson, progress: LessonProgress | None, quiz_passed: bool,
-                threshold: float | None = None) -> bool:
+                threshold: float | None = None, practice_done: bool = True) -> bool:
     if progress is not None and progress.completed_at is not None:
         return True
     if reading_lesson(lesson):
         return progress is not None and progress.read_at is not None
-    return video_done(lesson, progress, threshold) and quiz_passed
+    return video_done(lesson, progress, threshold) and quiz_passed and practice_done
 
 
 def passed_quiz_ids(user_id: int, quiz_ids: list[int]) -> set[int]:
@@ -170,9 +173,11 @@ def _settle_once(user_id: int, course: Course, dry_run: bool, credit: bool = Tru
     progress = {row.lesson_id: row for row in LessonProgress.query.filter(
         LessonProgress.user_id == user_id, LessonProgress.lesson_id.in_([lesson.id for lesson in lessons]))}
     passed = passed_quiz_ids(user_id, [lesson.quiz.id for lesson in lessons if lesson.quiz])
+    with_practice = practice_lesson_ids([lesson.id for lesson in lessons])
+    practised = finished_lesson_ids(user_id, sorted(with_practice))
     done = {lesson.id for lesson in lessons
             if lesson_done(lesson, progress.get(lesson.id), lesson.quiz is None or lesson.quiz.id in passed,
-                           rules.watch_threshold)}
+                           rules.watch_threshold, lesson.id not in with_practice or lesson.id in practised)}
     step = Settlement(completed_lessons=[lesson for lesson in lessons if lesson.id in done and (
         lesson.id not in progress or progress[lesson.id].completed_at is None)])
     if credit and required and all(lesson.id in done for lesson in required):
@@ -207,13 +212,18 @@ def _settle_once(user_id: int, course: Course, dry_run: bool, credit: bool = Tru
 def settle_candidates() -> list[tuple[int, int]]:
     """(user_id, course_id) pairs `lms records settle` looks at: a learner who has progress or a
     passed quiz in a course that is not yet credited to them (or that carries a bonus)."""
+    from lms.practices.models import Practice, PracticeProgress
     from lms.quizzes.models import Quiz
 
     studied = (db.session.query(LessonProgress.user_id, Lesson.course_id)
                .join(Lesson, Lesson.id == LessonProgress.lesson_id)
                .union(db.session.query(QuizAttempt.user_id, Lesson.course_id)
                       .join(Quiz, Quiz.id == QuizAttempt.quiz_id).join(Lesson, Lesson.id == Quiz.lesson_id)
-                      .filter(QuizAttempt.passed.is_(True))))
+                      .filter(QuizAttempt.passed.is_(True)))
+               .union(db.session.query(PracticeProgress.user_id, Lesson.course_id)  # a finished 练一练
+                      .join(Practice, Practice.id == PracticeProgress.practice_id)
+                      .join(Lesson, Lesson.id == Practice.lesson_id)
+                      .filter(PracticeProgress.finished_at.isnot(None))))
     credited = {key for (key,) in db.session.query(TrainingRecord.completion_key)
                 .filter(TrainingRecord.completion_key.like("course:%"))}
     with_bonus = {course_id for (course_id,) in db.session.query(Course.id).filter(Course.bonus_hours > 0)}

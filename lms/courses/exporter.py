@@ -178,6 +178,8 @@ def _course_document(course: Course, writer: _Writer, notes: list[str], on_lesso
         doc["completion"]["bonus_min_score"] = course.bonus_min_score or 90
     if not course.published:
         doc["published"] = False
+    if course.sources:
+        doc["sources"] = course.sources
     if course.cover_path:
         cover = Path(current_app.config["DATA_DIR"]) / course.cover_path
         if cover.is_file():
@@ -196,9 +198,9 @@ def _lesson_entry(lesson: Lesson, base: str, writer: _Writer, notes: list[str]) 
              "text": writer.text(f"{base}/lesson.md", lesson.text_markdown or "")}
     asset = lesson.video
     if asset is not None:
-        slides = slides_of(asset)
+        slides = slides_of(asset, lesson.course.audiences)
         if slides is not None:
-            entry["slides"] = writer.text(f"{base}/slides.yaml", dump_yaml({"slides": slides}))
+            entry["slides"] = writer.text(f"{base}/slides.yaml", dump_yaml({"slides": slide_tools.as_written(slides)}))
         else:
             entry["video"] = _video(asset, base, writer, notes, lesson)
         captions = _captions_text(asset)
@@ -214,10 +216,12 @@ def _lesson_entry(lesson: Lesson, base: str, writer: _Writer, notes: list[str]) 
         entry["quiz"] = writer.text(f"{base}/quiz.yaml", dump_yaml(quiz))
     elif lesson.quiz is not None:
         notes.append(f"课时“{lesson.title}”的测验没有在用的题目，没有导出")
+    if lesson.practice is not None:  # 练一练: the normalised document, which imports back to the same steps
+        entry["practice"] = writer.text(f"{base}/practice.yaml", dump_yaml(lesson.practice.document))
     return entry
 
 
-def slides_of(asset: VideoAsset) -> list[dict] | None:
+def slides_of(asset: VideoAsset, audiences=()) -> list[dict] | None:
     """The slides the asset's video was rendered from: the script as the renderer saw it (a package's
     slides as written; a browser script as checked), recognised by the render it made. None when the
     video is not a render of its script (or has none)."""
@@ -232,8 +236,10 @@ def slides_of(asset: VideoAsset) -> list[dict] | None:
         candidates.append(slide_tools.parse_slide_script(asset.slide_script))
     except slide_tools.SlideScriptError:
         pass
-    return next((c for c in candidates if isinstance(c, list) and c and slide_tools.is_render_of(asset.source_path, c)),
-                None)
+    # as the renderer saw them: at the reading pace of the course's audiences (lms/media/slides.py paced)
+    pace = slide_tools.pace_for(audiences)
+    candidates = [slide_tools.paced(c, pace) for c in candidates if isinstance(c, list) and c]
+    return next((c for c in candidates if slide_tools.is_render_of(asset.source_path, c)), None)
 
 
 def _video(asset: VideoAsset, base: str, writer: _Writer, notes: list[str], lesson: Lesson) -> str:

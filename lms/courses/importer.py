@@ -16,6 +16,7 @@ import io
 import os
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -34,6 +35,8 @@ from lms.media.models import VideoAsset
 from lms.media.services import attach_captions, media_root, process_video, sha256_of
 from lms.quizzes import authoring as quiz_authoring, format as quiz_format
 from lms.quizzes.format import SCENARIO_KINDS, SCENARIO_SPEAKERS
+from lms.practices import format as practice_format
+from lms.practices.services import write_practice
 from lms.quizzes.models import QUESTION_KINDS, Quiz
 
 
@@ -54,10 +57,13 @@ class LessonSpec:
     captions: Path | None  # captions in the package; absent with slides: made from them
     quiz: dict | None
     quiz_file: Path | None
+    narration: Path | None = None  # a recorded voice laid under the rendered slides
     video_sha256: str | None = None  # of the video to play: the package's, or (once rendered) the render
     # set by prepare_media: the video to play (the package's, or rendered) and its captions
     source: Path | None = None
     source_captions: Path | None = None
+    practice: dict | None = None  # 练一练, normalised (lms/practices/format.py)
+    practice_file: Path | None = None
 
 
 @dataclass
@@ -78,6 +84,7 @@ class CourseSpec:
     published: bool = True
     cover: Path | None = None  # a cover picture in the package
     cover_path: str | None = None  # set by prepare_media: where it is kept, under LMS_DATA_DIR
+    sources: list[dict] = field(default_factory=list)  # what a reviewer checks the lessons against
     lessons: list[LessonSpec] = field(default_factory=list)
     content_hash: str = ""
     doc: _YamlFile | None = None  # course.yaml, for errors found after parsing (slug, id)
@@ -128,6 +135,34 @@ def _require(doc: _YamlFile, data: dict, key: str, kind, *prefix):
     if not isinstance(value, kind):
         raise doc.error(f"类型不对，应为 {getattr(kind, '__name__', kind)}", *prefix, key)
     return value
+
+
+SOURCE_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+def _sources(doc: _YamlFile, raw, lesson_slugs: set[str]) -> list[dict]:
+    """The package's `sources:` — official pages, standards and laws, each with its date — checked and
+    normalised to {title, publisher, date, url, lessons} (url and lessons may be empty)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise doc.error("参考来源应是一个列表", "sources")
+    sources = []
+    for n, item in enumerate(raw):
+        title = _require(doc, item, "title", str, "sources", n).strip()
+        publisher = _require(doc, item, "publisher", str, "sources", n).strip()
+        date = item.get("date")
+        date = date.isoformat() if hasattr(date, "isoformat") else str(date if date is not None else "")
+        if not SOURCE_DATE.match(date):
+            raise doc.error("日期应写成 YYYY-MM-DD、YYYY-MM 或 YYYY", "sources", n, "date")
+        url = item.get("url") or ""
+        if url and (not isinstance(url, str) or not re.match(r"^https?://[^\s<>\"']+$", url)):
+            raise doc.error("网址应以 http:// 或 https:// 开头", "sources", n, "url")
+        lessons = item.get("lessons") or []
+        if not isinstance(lessons, list) or any(slug not in lesson_slugs for slug in lessons):
+            raise doc.error(f"课时应是本课程的课时标识：{', '.join(sorted(lesson_slugs))}", "sources", n, "lessons")
+        sources.append({"title": title, "publisher": publisher, "date": date, "url": url, "lessons": list(lessons)})
+    return sources
 
 
 def _inside(folder: Path, relative: str | Path) -> Path | None:
@@ -233,6 +268,10 @@ def load_package(folder: Path) -> CourseSpec:
             for n, slide in enumerate(slides):
                 _require(slides_doc, slide, "title", str, "slides", n)
                 _require(slides_doc, slide, "caption", str, "slides", n)
+                seconds = slide.get("seconds")
+                if seconds is not None and (not isinstance(seconds, (int, float)) or not 1 <= seconds <= 60):
+                    raise slides_doc.error("幻灯片时长（秒）必须是 1 到 60 之间的数字", "slides", n, "seconds")
+            slides = slide_tools.paced(slides, slide_tools.pace_for(audiences))
         # A supplied video wins; without one (or when it is missing) the video is rendered from the slides.
         video = None
         if entry.get("video"):
@@ -250,17 +289,33 @@ def load_package(folder: Path) -> CourseSpec:
                 captions = None
         elif slides_path is not None:
             captions = _captions_beside(doc, folder, slides_path, *at)
+        narration = None
+        if entry.get("narration"):
+            if slides is None or video is not None:
+                raise doc.error("朗读录音只能配幻灯片（slides）渲染的视频", *at, "narration")
+            narration = _package_file(doc, folder, str(entry["narration"]), *at, "narration")
+            if not narration.is_file():
+                raise doc.error(f"录音文件不存在：{entry['narration']}", *at, "narration")
         quiz, quiz_file = None, None
         if entry.get("quiz"):
             quiz_file = _package_file(doc, folder, entry["quiz"], *at, "quiz")
             quiz = _load_quiz(_YamlFile(quiz_file))
-        files += [p for p in (text_path, slides_path, video, captions, quiz_file) if p is not None]
+        practice, practice_file = None, None
+        if entry.get("practice"):  # 练一练: checked like a quiz, every problem named with file and field
+            practice_file = _package_file(doc, folder, entry["practice"], *at, "practice")
+            if not practice_file.is_file():
+                raise doc.error(f"练一练文件不存在：{entry['practice']}", *at, "practice")
+            practice = practice_format.load_practice(_YamlFile(practice_file))
+            files.append(practice_file)
+        files += [p for p in (text_path, slides_path, video, captions, quiz_file, narration) if p is not None]
         spec.lessons.append(LessonSpec(
             slug=slug,
             title=str(_require(doc, entry, "title", str, *at)),
             text=text_path.read_text(encoding="utf-8"),
-            video=video, slides=slides, captions=captions, quiz=quiz, quiz_file=quiz_file,
+            video=video, slides=slides, captions=captions, quiz=quiz, quiz_file=quiz_file, narration=narration,
         ))
+        spec.lessons[-1].practice, spec.lessons[-1].practice_file = practice, practice_file
+    spec.sources = _sources(doc, data.get("sources"), {lesson.slug for lesson in spec.lessons})
     spec.content_hash, digests = _hash_files(folder, files, rendered=any(item.slides for item in spec.lessons))
     for item in spec.lessons:
         item.video_sha256 = digests.get(item.video)
@@ -312,36 +367,38 @@ def _load_quiz(doc: _YamlFile) -> dict:
         raise doc.error("ask 只能和 pool 一起用：随机抽题时把 questions 改名为 pool", "ask")
     if key == "pool" and (isinstance(ask, bool) or not isinstance(ask, int) or not 0 < ask <= len(questions)):
         raise doc.error(f"ask（每次抽几道题）必须是 1 到 {len(questions)}（题库 pool 的题数）之间的整数", "ask")
-    parsed = []
-    for n, q in enumerate(questions):
-        at = (key, n)
-        kind = _require(doc, q, "type", str, *at)
-        if kind not in QUESTION_KINDS:
-            raise doc.error(f"未知题型“{kind}”，可选：{', '.join(QUESTION_KINDS)}", *at, "type")
-        text = _require(doc, q, "text", str, *at)
-        explanation = _require(doc, q, "explanation", str, *at)
-        if kind == "truefalse":
-            answer = q.get("answer")
-            if not isinstance(answer, bool):
-                raise doc.error("判断题的 answer 必须是 true 或 false", *at, "answer")
-            choices = quiz_format.truefalse_choices(answer)
-        else:
-            raw = _require(doc, q, "choices", list, *at)
-            choices = []
-            for c, choice in enumerate(raw):
-                choices.append((str(_require(doc, choice, "text", (str, int, float), *at, "choices", c)),
-                                bool(choice.get("correct", False))))
-            problem = quiz_format.choices_problem(kind, choices)  # the editor's rules too
-            if problem:
-                raise doc.error(problem, *at, "choices")
-        scenario = _load_scenario(doc, q.get("scenario"), *at, "scenario") if q.get("scenario") is not None else None
-        parsed.append({"kind": kind, "text": text, "explanation": explanation, "choices": choices,
-                       "scenario": scenario})
+    parsed = [load_question(doc, q, key, n) for n, q in enumerate(questions)]
     if not parsed:
         raise doc.error("测验至少需要一道题", key)
     return {"pass_score": pass_score, "questions": parsed, "ask": ask}
 
 
+
+
+def load_question(doc: _YamlFile, q, *at) -> dict:
+    """One question as quiz.yaml writes it (also a 科学素质自测 item: lms/assessment/pool.py), checked by the
+    quiz editor's rules: {kind, text, explanation, choices [(text, correct)], scenario}."""
+    kind = _require(doc, q, "type", str, *at)
+    if kind not in QUESTION_KINDS:
+        raise doc.error(f"未知题型“{kind}”，可选：{', '.join(QUESTION_KINDS)}", *at, "type")
+    text = _require(doc, q, "text", str, *at)
+    explanation = _require(doc, q, "explanation", str, *at)
+    if kind == "truefalse":
+        answer = q.get("answer")
+        if not isinstance(answer, bool):
+            raise doc.error("判断题的 answer 必须是 true 或 false", *at, "answer")
+        choices = quiz_format.truefalse_choices(answer)
+    else:
+        raw = _require(doc, q, "choices", list, *at)
+        choices = []
+        for c, choice in enumerate(raw):
+            choices.append((str(_require(doc, choice, "text", (str, int, float), *at, "choices", c)),
+                            bool(choice.get("correct", False))))
+        problem = quiz_format.choices_problem(kind, choices)  # the editor's rules too
+        if problem:
+            raise doc.error(problem, *at, "choices")
+    scenario = _load_scenario(doc, q.get("scenario"), *at, "scenario") if q.get("scenario") is not None else None
+    return {"kind": kind, "text": text, "explanation": explanation, "choices": choices, "scenario": scenario}
 
 
 def _load_scenario(doc: _YamlFile, raw, *at) -> dict:
@@ -377,6 +434,16 @@ def _hash_files(folder: Path, files: list[Path], rendered: bool) -> tuple[str, d
     return digest.hexdigest(), digests
 
 
+def slides_to_render(lesson: LessonSpec) -> list[dict]:
+    """The lesson's slides as rendered: with a recorded narration, stretched to last as long as the voice."""
+    if lesson.narration is None:
+        return lesson.slides
+    info = ffmpeg_tools.probe(lesson.narration)
+    if not info.has_audio or info.duration < 1:
+        raise ffmpeg_tools.MediaError("录音文件里没有声音", str(lesson.narration))
+    return slide_tools.timed_to(lesson.slides, info.duration)
+
+
 def prepare_media(spec: CourseSpec) -> None:
     """Render slide videos that are not rendered yet (under LMS_DATA_DIR), then check every video is
     readable; keep the cover picture (under LMS_DATA_DIR, by content)."""
@@ -384,11 +451,18 @@ def prepare_media(spec: CourseSpec) -> None:
         spec.cover_path = _keep_cover(spec)
     cache = slide_tools.render_cache_root()
     for index, lesson in enumerate(spec.lessons):
+        if lesson.video is None and lesson.slides:
+            try:
+                lesson.slides = slides_to_render(lesson)
+            except ffmpeg_tools.MediaError as exc:
+                raise ContentError(spec.folder / "course.yaml", f"lessons[{index}].narration", exc.reason) from None
+    _render_side_by_side([lesson for lesson in spec.lessons if lesson.video is None and lesson.slides], cache)
+    for index, lesson in enumerate(spec.lessons):
         at = f"lessons[{index}]"
         lesson.source, lesson.source_captions = lesson.video, lesson.captions
         if lesson.video is None and lesson.slides:
             try:
-                lesson.source, generated = slide_tools.rendered_lesson(lesson.slides, cache)
+                lesson.source, generated = slide_tools.rendered_lesson(lesson.slides, cache, lesson.narration)
             except ffmpeg_tools.MediaError as exc:
                 raise ContentError(spec.folder / "course.yaml", f"{at}.slides", exc.reason) from None
             lesson.source_captions = lesson.captions or generated
@@ -399,6 +473,27 @@ def prepare_media(spec: CourseSpec) -> None:
             except ffmpeg_tools.MediaError as exc:
                 raise ContentError(spec.folder / "course.yaml", f"{at}.video",
                                    f"{exc.reason}：{lesson.source.name}") from None
+
+
+def _render_side_by_side(lessons: list[LessonSpec], cache: Path) -> None:
+    """Render the slide videos not in the cache yet, one ffmpeg per core: a render spends much of its time
+    in single-threaded filters (drawing the text), so two at once nearly halve a package's import.
+    Failures are left for the caller's own render to report, with the lesson named."""
+    todo = [lesson for lesson in lessons
+            if not all(path.is_file() for path in slide_tools.rendered_paths(lesson.slides, cache, lesson.narration))]
+    if len(todo) < 2:
+        return
+    app = current_app._get_current_object()
+
+    def render(lesson: LessonSpec) -> None:
+        with app.app_context():
+            try:
+                slide_tools.rendered_lesson(lesson.slides, cache, lesson.narration)
+            except ffmpeg_tools.MediaError:
+                pass
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1))) as pool:
+        list(pool.map(render, todo))
 
 
 def _keep_cover(spec: CourseSpec) -> str:
@@ -540,11 +635,13 @@ def _write(spec: CourseSpec, course: Course | None) -> Course:
             _set_video(lesson, item)
             durations.append(lesson.video.duration)
         _write_quiz(lesson, item.quiz)
+        write_practice(lesson, item.practice)
     for leftover in existing.values():
         leftover.retired = True  # keep it: learners' progress points at it
     course.credit_hours = _credit_for(spec, durations)
     course.credit_rule = "fixed" if spec.credit_hours is not None else "tiers"
     course.credit_note = spec.credit_note
+    course.sources = spec.sources or None
     record_rules(course)  # a new version when the rules changed under learners in progress (lms/courses/rules.py)
     return course
 
@@ -557,14 +654,15 @@ def _set_video(lesson: Lesson, item: LessonSpec) -> None:
     script = slide_script_text(item.slides) if item.video is None and item.slides else None
     if current is not None and _same_source(current, item):
         if not _playable(current):
-            process_video(current, item.source)  # the same source: only its lost files are made again
+            # the same source: only its lost files are made again
+            process_video(current, item.source, rendered=script is not None)
         attach_captions(current, item.source_captions)
         if script is not None:
             current.slide_script = script
         return
     asset = VideoAsset(status="pending", slide_script=script)
     db.session.add(asset)
-    process_video(asset, item.source)
+    process_video(asset, item.source, rendered=script is not None)
     attach_captions(asset, item.source_captions)
     swap_lesson_video(lesson, asset, actor_id=None, reason="import")
 
@@ -579,7 +677,7 @@ def _same_source(asset: VideoAsset, item: LessonSpec) -> bool:
     again after the cache was emptied, perhaps by another ffmpeg, its bytes may differ)."""
     if asset.source_sha256 == item.video_sha256:
         return True
-    return item.video is None and slide_tools.is_render_of(asset.source_path, item.slides)
+    return item.video is None and slide_tools.is_render_of(asset.source_path, item.slides, item.narration)
 
 
 def _write_quiz(lesson: Lesson, quiz: dict | None) -> None:

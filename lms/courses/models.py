@@ -26,6 +26,8 @@ class Course(db.Model):
     # "fixed" — credit_hours as set, with credit_note saying why (shown to administrators).
     credit_rule = db.Column(db.String(10), nullable=False, default="fixed")
     credit_note = db.Column(db.Text)
+    # The package's `sources:` — [{title, publisher, date, url, lessons}] — what a reviewer checks it against
+    sources = db.Column(db.JSON)
     # The crediting rules in force (credit hours, threshold, strict, required lessons): bumped when
     # they change once learners have started under them (lms/courses/rules.py, CourseVersion).
     version = db.Column(db.Integer, nullable=False, default=1)
@@ -100,6 +102,9 @@ class Lesson(db.Model):
     # longer asks it, so every reader of lesson.quiz sees None.
     quiz = db.relationship("Quiz", uselist=False, back_populates="lesson", cascade="all, delete-orphan",
                            primaryjoin="and_(Lesson.id == Quiz.lesson_id, Quiz.retired.is_(False))")
+    # 练一练 (lms/practices): a practice dropped from the package is retired and no longer asked, like a quiz.
+    practice = db.relationship("Practice", uselist=False, viewonly=True,
+                               primaryjoin="and_(Lesson.id == Practice.lesson_id, Practice.retired.is_(False))")
 
     __table_args__ = (db.UniqueConstraint("course_id", "slug", name="uq_lesson_course_slug"),)
 

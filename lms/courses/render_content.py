@@ -16,7 +16,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from lms import create_app
-    from lms.courses.importer import ContentError, load_package, package_folders
+    from lms.courses.importer import ContentError, load_package, package_folders, slides_to_render
     from lms.media.slides import render_cache_root, rendered_lesson, rendered_paths
 
     with create_app().app_context():
@@ -28,10 +28,12 @@ def main(argv=None) -> int:
                 failures += 1
                 print(f"错误 {exc}", file=sys.stderr)
                 continue
-            scripts += [lesson.slides for lesson in spec.lessons if lesson.slides and lesson.video is None]
-        todo = [s for s in scripts if args.force or not all(p.is_file() for p in rendered_paths(s, cache))]
-        for slides in tqdm(todo, desc="渲染视频", unit="节", file=sys.stderr):
-            rendered_lesson(slides, cache, force=args.force)
+            scripts += [(slides_to_render(lesson), lesson.narration) for lesson in spec.lessons
+                        if lesson.slides and lesson.video is None]
+        todo = [(s, voice) for s, voice in scripts
+                if args.force or not all(p.is_file() for p in rendered_paths(s, cache, voice))]
+        for slides, voice in tqdm(todo, desc="渲染视频", unit="节", file=sys.stderr):
+            rendered_lesson(slides, cache, voice, force=args.force)
         print(f"{len(todo)} 个视频已渲染，{len(scripts) - len(todo)} 个已存在（{cache}）")
     return 1 if failures else 0
 

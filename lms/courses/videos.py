@@ -14,7 +14,8 @@ from lms.courses.models import Course, CourseAuthor, Lesson
 from lms.courses.rules import record_rules
 from lms.extensions import db
 from lms.media.models import VideoAsset
-from lms.media.services import asset_uploader_id, video_ready
+from lms.media import slides as slide_tools
+from lms.media.services import asset_uploader_id, slide_pace, video_ready
 from lms.records.audit import audit
 
 
@@ -31,6 +32,13 @@ def swap_lesson_video(lesson: Lesson, asset: VideoAsset, actor_id: int | None, r
     if change.bumped:
         audit(actor_id, "course.rules", f"course:{lesson.course_id}",
               f"第 {change.old_version} 版 → 第 {change.new_version} 版：" + "；".join(change.changes))
+
+
+@slide_pace.connect
+def _pace_of_its_course(_app, asset: VideoAsset, **_extra) -> float | None:
+    """Slides made for a lesson are paced for the course's audiences, as its package's slides would be."""
+    lesson = db.session.get(Lesson, asset.lesson_id) if asset.lesson_id else None
+    return slide_tools.pace_for(lesson.course.audiences) if lesson else None
 
 
 @video_ready.connect

@@ -184,19 +184,27 @@ def transcode_spec(source: str, info: ProbeResult, targets: dict[str, str]):
 
 
 def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, names=("360p", "720p"),
-              on_progress=None, info: ProbeResult | None = None) -> dict[str, str]:
+              on_progress=None, info: ProbeResult | None = None, source_is_rendition: bool = False) -> dict[str, str]:
     """Decode `source` once into every worthwhile rendition; files appear only when all are done.
 
-    Returns {rendition name: file name inside out_dir}.
+    `source_is_rendition`: the source is one of our own slide renders (render_slides: H.264/AAC,
+    yuv420p, a key frame every 2 s, faststart), so the rendition of its own size is the source itself,
+    copied rather than encoded again. Returns {rendition name: file name inside out_dir}.
     """
     info = info or probe(source)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = plan_renditions(info, names)
     temps = {name: (_tmp_beside(out_dir / f"{name}.mp4"), out_dir / f"{name}.mp4") for name in wanted}
+    short_side = min(info.width or 0, info.height or 0)
+    copied = [name for name in wanted if source_is_rendition and RENDITIONS[name][0] == short_side]
     try:
-        spec = transcode_spec(str(source), info, {name: str(tmp) for name, (tmp, _) in temps.items()})
-        _run_with_progress(spec, gettext("视频转码"), info.duration, on_progress)
+        for name in copied:
+            shutil.copyfile(source, temps[name][0])
+        encode = {name: str(tmp) for name, (tmp, _) in temps.items() if name not in copied}
+        if encode:
+            spec = transcode_spec(str(source), info, encode)
+            _run_with_progress(spec, gettext("视频转码"), info.duration, on_progress)
         for tmp, target in temps.values():
             os.replace(tmp, target)
         return {name: target.name for name, (_, target) in temps.items()}
@@ -263,8 +271,11 @@ def cjk_font(bold: bool = False) -> str:
     return found
 
 
+SLIDE_FPS = 1  # slides hold still: 1 frame a second (a key frame every 2 s for seeking) renders ~6× faster than 25
+
+
 def render_slides(slides: list[dict], durations: list[float], target: str | os.PathLike,
-                  size=(640, 360), narration: str | None = None) -> None:
+                  size=(1280, 720), narration: str | None = None) -> None:
     """Render slides (title + up to 3 points each) into an H.264/AAC MP4 with a CJK font.
 
     `narration` is an optional audio file laid under the video; otherwise a silent track.
@@ -276,7 +287,7 @@ def render_slides(slides: list[dict], durations: list[float], target: str | os.P
     with tempfile.TemporaryDirectory() as workdir:
         clips = []
         for index, (slide, seconds) in enumerate(zip(slides, durations)):
-            clip = ffmpeg.input(f"color=c=0x12355b:s={width}x{height}:r=25:d={seconds:.2f}", f="lavfi")
+            clip = ffmpeg.input(f"color=c=0x12355b:s={width}x{height}:r={SLIDE_FPS}:d={seconds:.2f}", f="lavfi")
             title_file = Path(workdir, f"{index}-title.txt")
             title_file.write_text(slide["title"], encoding="utf-8")
             clip = clip.drawtext(textfile=str(title_file), fontfile=title_font, fontsize=height // 9,
@@ -297,7 +308,7 @@ def render_slides(slides: list[dict], durations: list[float], target: str | os.P
         try:
             _run(ffmpeg.output(video, audio, str(tmp), vcodec="libx264", preset="veryfast", crf=30,
                                pix_fmt="yuv420p", acodec="aac", t=f"{total:.2f}",
-                               **{"b:a": "48k", "g": 50, "movflags": "+faststart", "f": "mp4"}),
+                               **{"b:a": "48k", "g": SLIDE_FPS * 2, "tune": "stillimage", "movflags": "+faststart", "f": "mp4"}),
                  gettext("渲染幻灯片视频"))
             os.replace(tmp, target)
         finally:

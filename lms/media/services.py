@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 # Sent when run_asset has made an asset ready, before committing: receivers (lms/courses/videos.py) may
 # change the session, and their changes commit with the asset's new state or not at all.
 video_ready = Namespace().signal("video-ready")
+# Asked before a slide script is rendered: the reading pace (caption characters a second) of those who will
+# watch it — lms/courses/videos.py answers from the lesson's course (slower for elders).
+slide_pace = Namespace().signal("slide-pace")
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".flv", ".3gp", ".mpg", ".mpeg", ".ts",
                   ".wmv", ".mp3", ".m4a", ".aac", ".wav", ".ogg", ".amr"}
 
@@ -73,8 +76,9 @@ def remove_stray_uploads(older_than: float = STRAY_UPLOAD_SECONDS) -> list[Path]
     return removed
 
 
-def process_video(asset: VideoAsset, source: Path, on_progress=None) -> None:
-    """Transcode into a content-addressed folder (the same source is transcoded once).
+def process_video(asset: VideoAsset, source: Path, on_progress=None, rendered: bool = False) -> None:
+    """Transcode into a content-addressed folder (the same source is transcoded once). `rendered`: the
+    source is our own slide render, kept as the rendition of its size.
 
     Raises ffmpeg_tools.MediaError with a readable reason.
     """
@@ -88,7 +92,8 @@ def process_video(asset: VideoAsset, source: Path, on_progress=None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob(".tmp-*"):  # left by a worker killed mid-transcode
             stale.unlink(missing_ok=True)
-        renditions = ffmpeg_tools.transcode(source, folder, on_progress=on_progress, info=info)
+        renditions = ffmpeg_tools.transcode(source, folder, on_progress=on_progress, info=info,
+                                            source_is_rendition=rendered)
         smallest = folder / renditions[planned[0]]
         ffmpeg_tools.poster(smallest, folder / "poster.jpg", at=min(1.0, info.duration / 2))
     asset.renditions = {name: str(folder_rel / file) for name, file in renditions.items()}
@@ -268,7 +273,7 @@ def run_asset(asset_id: int, on_progress=None) -> VideoAsset | None:
 
     try:
         source = render_slide_script(asset) if asset.slide_script else Path(asset.source_path)
-        process_video(asset, source, on_progress=progress)
+        process_video(asset, source, on_progress=progress, rendered=bool(asset.slide_script))
     except ffmpeg_tools.MediaError as exc:
         log.warning("video %s failed: %s %s", asset_id, exc.reason, exc.detail[-300:])
         db.session.rollback()
@@ -297,6 +302,8 @@ def render_slide_script(asset: VideoAsset) -> Path:
         script = slide_tools.parse_slide_script(asset.slide_script)
     except slide_tools.SlideScriptError as exc:
         raise ffmpeg_tools.MediaError(str(exc)) from None
+    paces = [pace for _receiver, pace in slide_pace.send(current_app._get_current_object(), asset=asset) if pace]
+    script = slide_tools.paced(script, paces[0] if paces else slide_tools.CHARS_PER_SECOND)
     video, captions = slide_tools.rendered_lesson(script, slide_tools.render_cache_root())
     attach_captions(asset, captions)
     return video

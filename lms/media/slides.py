@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import uuid
 from pathlib import Path
@@ -14,11 +15,43 @@ from flask_babel import pgettext
 from lms.media import ffmpeg_tools
 
 CHARS_PER_SECOND = 4.5  # a calm reading pace for Chinese captions
+ELDER_CHARS_PER_SECOND = 3.2  # slower for courses that elders take: their captions stay under 3.5 a second
 MIN_SLIDE_SECONDS = 4.0
 
 
+def pace_for(audiences) -> float:
+    """Characters of caption a second for a course: slower when elders take it."""
+    return ELDER_CHARS_PER_SECOND if "elder" in audiences else CHARS_PER_SECOND
+
+
+def paced(slides: list[dict], chars_per_second: float) -> list[dict]:
+    """The slides with each one's duration (`paced_seconds`) fixed at this reading pace (an author's own
+    `seconds` wins).
+
+    The pace is written into the slides, so the render cache key, the captions and the video agree; it is
+    rounded up to whole frames of the render (ffmpeg_tools.SLIDE_FPS), so a caption changes with its picture.
+    """
+    fps = ffmpeg_tools.SLIDE_FPS
+    return [{**s, "paced_seconds": s.get("seconds") or math.ceil(max(MIN_SLIDE_SECONDS, len(s.get("caption", "")) / chars_per_second) * fps) / fps}
+            for s in slides]
+
+
+def timed_to(slides: list[dict], seconds: float) -> list[dict]:
+    """The slides stretched (or shrunk) in proportion so that together they last `seconds` — the length
+    of a narration recorded for them, so that captions and pictures follow the voice."""
+    durations = slide_durations(slides)
+    factor = seconds / sum(durations)
+    return [{**s, "paced_seconds": round(d * factor, 2)} for s, d in zip(slides, durations)]
+
+
+def as_written(slides: list[dict]) -> list[dict]:
+    """The slides without the durations the importer worked out (what an author writes in slides.yaml)."""
+    return [{key: value for key, value in s.items() if key != "paced_seconds"} for s in slides]
+
+
 def slide_durations(slides: list[dict]) -> list[float]:
-    return [round(max(MIN_SLIDE_SECONDS, len(s.get("caption", "")) / CHARS_PER_SECOND), 2) for s in slides]
+    return [float(s.get("paced_seconds") or s.get("seconds") or round(max(MIN_SLIDE_SECONDS, len(s.get("caption", "")) / CHARS_PER_SECOND), 2))
+            for s in slides]
 
 
 def _stamp(seconds: float) -> str:
@@ -35,12 +68,13 @@ def captions_vtt(slides: list[dict]) -> str:
     return "\n".join(lines)
 
 
-RENDER_VERSION = "1"  # bump when the renderer's output changes, so cached renders are redone
+RENDER_VERSION = "2"  # bump when the renderer's output changes, so cached renders are redone
 
 
-def render_key(slides: list[dict]) -> str:
-    """The same slides (and renderer) always give the same key: the render cache is content-addressed."""
-    canonical = json.dumps([RENDER_VERSION, slides], sort_keys=True, ensure_ascii=False)
+def render_key(slides: list[dict], narration: Path | None = None) -> str:
+    """The same slides, narration (and renderer) always give the same key: the render cache is content-addressed."""
+    voice = hashlib.sha256(narration.read_bytes()).hexdigest() if narration is not None else None
+    canonical = json.dumps([RENDER_VERSION, slides] + ([voice] if voice else []), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -49,31 +83,33 @@ def render_cache_root() -> Path:
     return Path(current_app.config["DATA_DIR"]) / "rendered"
 
 
-def _render_folder(slides: list[dict]) -> Path:
-    key = render_key(slides)
+def _render_folder(slides: list[dict], narration: Path | None = None) -> Path:
+    key = render_key(slides, narration)
     return Path(key[:2]) / key[2:24]
 
 
-def is_render_of(path: str | None, slides: list[dict]) -> bool:
+def is_render_of(path: str | None, slides: list[dict], narration: Path | None = None) -> bool:
     """Whether `path` is the cached render of these slides (wherever LMS_DATA_DIR lies)."""
-    return path is not None and Path(path).parent.parts[-2:] == _render_folder(slides).parts
+    return path is not None and Path(path).parent.parts[-2:] == _render_folder(slides, narration).parts
 
 
-def rendered_paths(slides: list[dict], cache_root: Path) -> tuple[Path, Path]:
-    folder = cache_root / _render_folder(slides)
+def rendered_paths(slides: list[dict], cache_root: Path, narration: Path | None = None) -> tuple[Path, Path]:
+    folder = cache_root / _render_folder(slides, narration)
     return folder / "video.mp4", folder / "captions.vtt"
 
 
-def rendered_lesson(slides: list[dict], cache_root: Path, force: bool = False) -> tuple[Path, Path]:
+def rendered_lesson(slides: list[dict], cache_root: Path, narration: Path | None = None,
+                    force: bool = False) -> tuple[Path, Path]:
     """The video and captions rendered from `slides` under `cache_root` (rendered when missing).
 
     Never written into a content package: packages may be read-only, shared, or hold symlinks.
     Both files are written to a fresh temporary name and renamed into place, so a link planted at
     the final name is replaced, never followed.
     """
-    video, captions = rendered_paths(slides, cache_root)
+    video, captions = rendered_paths(slides, cache_root, narration)
     if force or not video.is_file():
-        ffmpeg_tools.render_slides(slides, slide_durations(slides), video)
+        ffmpeg_tools.render_slides(slides, slide_durations(slides), video,
+                                   narration=str(narration) if narration is not None else None)
     if force or not captions.is_file():
         write_new_file(captions, captions_vtt(slides))
     return video, captions

@@ -21,7 +21,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from lms.accounts.models import utcnow
-from lms.extensions import db
+from lms.extensions import add_once, db
 from lms.quizzes import grading, stats
 from lms.quizzes.models import Question, Quiz, QuizAnswer, QuizAttempt
 
@@ -130,14 +130,8 @@ def start_or_resume(user_id: int, quiz: Quiz, now: datetime | None = None) -> Qu
         raise RetryTooSoon(last, wait_until)
     attempt = QuizAttempt(user_id=user_id, quiz_id=quiz.id, draw_json=json.dumps(new_draw(quiz)),
                           open_key=key, answers_json="{}", created_at=now or utcnow())
-    try:
-        with db.session.begin_nested():
-            db.session.add(attempt)
-        db.session.commit()
-        return attempt
-    except IntegrityError:  # another request of this learner opened it first
-        db.session.rollback()
-        return QuizAttempt.query.filter_by(open_key=key).one()
+    # another request of this learner may open it first: then theirs
+    return add_once(attempt, lambda: QuizAttempt.query.filter_by(open_key=key).one())
 
 
 def attempt_for_form(user_id: int, quiz: Quiz, token: str, open_only: bool = False) -> QuizAttempt:

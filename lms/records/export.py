@@ -42,8 +42,10 @@ SUMMARY_COLUMNS = [
 ]
 # the columns that hold numbers: printed as they are in CSV, number cells in XLSX
 NUMBER_COLUMNS = frozenset({"record_id", "hours", "watched_minutes", "quiz_score", "total_hours", "annual_target"})
+# 类型 in the export is a closed list (DESIGN.md: 线上课程/线下活动/更正): a contest, taken online, is
+# 线上课程, its record titled 知识竞赛：… (lms/contests/services.py) so that the 课程/活动 column says which.
 KIND_LABELS = {"course": ("线上课程", "online course"), "offline": ("线下活动", "offline activity"),
-               "correction": ("更正", "correction")}
+               "correction": ("更正", "correction"), "contest": ("线上课程", "online course")}
 # Full-width forms too: a Chinese IME types them, and spreadsheets may read them as the ASCII ones.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "|", "%", "\t", "\r", "＝", "＋", "－", "＠", "｜", "％")
 

@@ -3,7 +3,7 @@ from sqlalchemy import event
 from lms.accounts.models import utcnow
 from lms.extensions import db
 
-RECORD_KINDS = ("course", "offline", "correction")
+RECORD_KINDS = ("course", "offline", "correction", "contest")
 
 
 class LedgerIsAppendOnly(RuntimeError):

@@ -20,7 +20,8 @@ run waits up to 90 s for answers, then stops everything it started.
 -m fast) at 70 %.
 
 It prints requests by kind, status counts, p50/p95/p99 per kind, then checks, and exits 1 when one fails:
-- no 5xx (each printed); no request left without an answer, except around a fault (printed);
+- no 5xx (each printed); no request left without an answer, except those a SIGKILLed gunicorn worker
+  had accepted (noticed within AROUND_KILL_SECONDS of the kill; counted and printed);
 - every heartbeat answered 200 is counted: per learner and lesson, lesson_progress.watched_seconds ≥ the
   sum of the credited_seconds the server acknowledged, and equals the last acknowledged watched_seconds;
   no watched time in the database that no answer acknowledged;
@@ -36,11 +37,9 @@ import argparse
 import asyncio
 import csv
 import os
-import pwd
 import random
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -56,9 +55,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts" / "bench")]
 import signin  # noqa: E402  scripts/bench/signin.py: seeding learners, serving with gunicorn.conf.py
 from serve import worker_pids  # noqa: E402  scripts/bench/serve.py: a gunicorn master's workers
 
+from pgcluster import PrivatePostgres, Unavailable  # noqa: E402  scripts/loadtest/pgcluster.py
+
 WORKERS = 4
 GRACE_SECONDS = 90
-PG_BIN = Path("/usr/lib/postgresql")
+KEEPALIVE_SECONDS = 3.5  # the client's idle-connection limit, under gunicorn.conf.py's keepalive
+AROUND_KILL_SECONDS = 10  # a no-answer this soon after SIGKILLing a gunicorn worker is that kill's
 COURSES = [  # slug, 学时, extra course.yaml fields
     ("loadtest-a", 0.5, {}),
     ("loadtest-b", 1.0, {"strict": True, "mandatory": True}),
@@ -73,44 +75,6 @@ def make_video(path: Path, seconds: float) -> Path:
                     "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:v", "libx264",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-y", str(path)], check=True)
     return path
-
-
-class PrivatePostgres:
-    """A throw-away PostgreSQL cluster owned by the postgres user, on a free loopback port."""
-
-    def __init__(self):
-        versions = sorted((p for p in PG_BIN.iterdir() if (p / "bin" / "initdb").exists()),
-                          key=lambda p: int(p.name))
-        if not versions:
-            raise SystemExit("--db postgres: no initdb under /usr/lib/postgresql (apt-get install postgresql)")
-        self.bin = versions[-1] / "bin"
-        self.dir = Path(tempfile.mkdtemp(prefix="kepu-loadtest-pg-"))
-        os.chmod(self.dir, 0o755)
-        self.owner = pwd.getpwnam("postgres")
-        os.chown(self.dir, self.owner.pw_uid, self.owner.pw_gid)
-        self.port = signin.free_port()
-        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _ctl(self, *args: str, check: bool = True) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"),
-                        "-l", str(self.dir / "log"), "-w", "-t", "60", *args], check=check, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL if not check else None)
-
-    def start(self) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / "initdb"), "-D", str(self.dir / "data"),
-                        "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale", "C"], check=True,
-                       stdout=subprocess.DEVNULL)
-        self._ctl("-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200",
-                  "start")
-
-    def restart(self) -> None:
-        self._ctl("-m", "fast", "restart")
-
-    def stop(self) -> None:
-        try:
-            self._ctl("-m", "immediate", "stop", check=False)
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def seed(env: dict, learners: int, tmp: Path, video_seconds: float) -> tuple[list[str], list]:
@@ -158,6 +122,7 @@ async def faults(run, seconds: float, master: int, state: dict, tmp: Path, env: 
     await asyncio.sleep(at(0.3))
     victim = worker_pids(master)[0]
     os.kill(victim, signal.SIGKILL)
+    run.worker_killed_at = time.monotonic() - run.started  # its in-flight requests can get no answer
     log(f"SIGKILL gunicorn worker {victim}")
     for _ in range(600):
         await asyncio.sleep(0.1)
@@ -189,7 +154,10 @@ async def drive(base: str, names: list[str], courses, seconds: float, fault_args
     run = Run()
     rng = random.Random(12)
     ramp = min(90.0, seconds / 5)
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    # Idle connections are dropped before gunicorn's keepalive (5 s, gunicorn.conf.py) closes them: else a
+    # request sent on a connection the server is closing that instant fails in a few ms (seen at 2 per
+    # 4,000 answers), which a browser retries unseen and this client would count as unanswered.
+    connector = aiohttp.TCPConnector(limit=0, force_close=False, keepalive_timeout=KEEPALIVE_SECONDS)
     timeout = aiohttp.ClientTimeout(total=60)
 
     async def one(name, delay, seed):
@@ -249,8 +217,16 @@ def report_requests(run) -> list[str]:
         kinds = Counter(f"{r[1]} ({r[4]})" for r in dropped)
         print(f"  no answer ({len(dropped)}): " + ", ".join(f"{k}×{n}" for k, n in kinds.most_common()))
         print(f"  at: {', '.join(f'{r[0]:.0f}' for r in dropped[:20])} s")
-        if not run.faults:
-            failures.append(f"{len(dropped)} requests got no answer in a run without faults")
+        # Only a SIGKILLed gunicorn worker's requests are excused: the ones it had accepted (in its
+        # threads, or sent on its kept-alive connections) fail when it dies, and are noticed at once.
+        # The job worker's death and a PostgreSQL restart must cost no answer at all.
+        killed = getattr(run, "worker_killed_at", None)
+        excused = [r for r in dropped if killed is not None and killed <= r[0] <= killed + AROUND_KILL_SECONDS]
+        print(f"  of which within {AROUND_KILL_SECONDS} s after the gunicorn worker was killed"
+              f"{f' ({killed:.1f} s)' if killed is not None else ''}: {len(excused)}")
+        if len(dropped) > len(excused):
+            failures.append(f"{len(dropped) - len(excused)} requests got no answer"
+                            + (", not around the killed gunicorn worker" if run.faults else ""))
     return failures
 
 
@@ -365,7 +341,10 @@ def main() -> int:
     print(f"== load test {datetime.now():%Y-%m-%d %H:%M:%S}, tree {tree}: {args.learners} learners, "
           f"{args.minutes:g} min, {args.db}, gunicorn {WORKERS} workers × 4 threads + 1 lms worker"
           f"{', with faults' if args.faults else ''}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    pg = PrivatePostgres() if args.db == "postgres" else None
+    try:
+        pg = PrivatePostgres() if args.db == "postgres" else None
+    except Unavailable as exc:
+        raise SystemExit(f"--db postgres: {exc}") from None
     try:
         return run_once(args, seconds, record, pg)
     finally:
@@ -411,7 +390,7 @@ def run_once(args, seconds: float, record: Path, pg: PrivatePostgres | None) -> 
         elapsed = max(r[0] for r in run.responses) if run.responses else 0
         print(f"\n{len(run.responses)} responses in {elapsed:.0f} s ({len(run.responses) / max(elapsed, 1):.0f}/s); "
               f"load average at the end {load[0]:.1f}; learners cut short after the {GRACE_SECONDS} s grace: "
-              f"{run.cut_short}; every response in {record}")
+              f"{run.cut_short}; every response in {record}, gunicorn's log beside it")
         for line in getattr(run, "crashed", [])[:5]:
             print(f"  a simulated learner crashed: {line}")
         if args.faults:
@@ -421,6 +400,7 @@ def run_once(args, seconds: float, record: Path, pg: PrivatePostgres | None) -> 
         if getattr(run, "crashed", None):
             failures.append(f"{len(run.crashed)} simulated learners crashed")
         log = (tmp / "gunicorn.log").read_text(errors="replace")
+        record.with_suffix(".gunicorn.log").write_text(log)  # kept: the tracebacks, and db_resilience's notes
         timeouts = log.count("WORKER TIMEOUT")
         if timeouts:  # the arbiter killed a worker that stopped checking in (gunicorn.conf.py timeout)
             print(f"gunicorn.log: {timeouts} WORKER TIMEOUT (workers killed by the arbiter)")

@@ -24,6 +24,7 @@ from flask_login import login_required
 
 from lms.accounts.models import utcnow
 from lms.activities.models import ActivityAudience, OfflineActivity
+from lms.contests.models import Contest, ContestAudience, ContestCourse, ContestUnit
 from lms.courses.models import Course, CourseAudience, CourseAuthor, Lesson
 from lms.extensions import db
 from lms.media.models import VideoAsset
@@ -55,6 +56,8 @@ PARAMS = {
     "activity_id": lambda w: w["activity"].id,
     "closing_id": lambda w: w["closing"].id,
     "job_id": lambda w: w["export_job"].id,  # the county admin's own export (lms/records/export_jobs.py)
+    "contest_id": lambda w: w["contest"].id,  # a contest of town-b (lms/contests)
+    "fmt": lambda w: "csv",  # a contest's results export
 }
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
@@ -95,14 +98,18 @@ def world(app, units, make_user):
                                hours=Decimal("1"), starts_at=utcnow() - timedelta(hours=1),
                                ends_at=utcnow() + timedelta(hours=1), audience_rows=[ActivityAudience(audience="elder")])
     closing = ClosedYear(year=2020, unit_id=units["town_b"].id, closed_by_id=people["admin"].id)
-    db.session.add_all([choice, requirement, record, audit_row, activity, closing])
+    contest = Contest(title="澄溪镇知识竞赛", starts_at=utcnow() - timedelta(hours=1), ends_at=utcnow() + timedelta(days=1),
+                      question_count=1, seconds_per_question=30, attempts_per_day=1, score_rule="best", hours=0,
+                      min_score=0, unit_rows=[ContestUnit(unit_id=units["town_b"].id)],
+                      audience_rows=[ContestAudience(audience="elder")], course_rows=[ContestCourse(course_id=course.id)])
+    db.session.add_all([choice, requirement, record, audit_row, activity, closing, contest])
     db.session.commit()
     from lms.records import export_jobs, export_sql
 
     export_job = export_jobs.create_job(people["admin"], export_sql.Filters(unit=units["town_b"]), "csv", False, "zh", 1)
     return {**people, **units, "course": course, "lesson": lesson, "asset": asset, "quiz": quiz,
             "question": question, "choice": choice, "requirement": requirement, "record": record, "audit": audit_row,
-            "activity": activity, "closing": closing, "export_job": export_job}
+            "activity": activity, "closing": closing, "export_job": export_job, "contest": contest}
 
 
 def admin_rules(app, only=None):

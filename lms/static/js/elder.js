@@ -4,6 +4,7 @@
    - 看答案: commits one question's answer and shows its verdict in place, then locks that question
      (the form also works without JS);
    - PIN keypad: the big on-screen digits fill the PIN field;
+   - 朗读提示 on the roster and PIN pages, and the big play button of a lesson in 长辈版;
    - time-out warning on shared tablets: an inline banner (no pop-up) with one large button and
      ≥ 20 s to press it before the server signs the learner out. */
 (function () {
@@ -138,6 +139,59 @@
         document.getElementById("pin-submit").focus();
       }
     });
+  }
+
+  // --- 朗读提示 on the class tablet: the roster and PIN pages say what to do ----------------------------
+  // On when this tablet's switch (#read-aloud-toggle, kept in localStorage) is on: each [data-speak-on-load]
+  // is spoken once when the page opens, and at once when the switch is turned on (a tap lets the
+  // browser speak even where it refuses speech nobody asked for).
+  var PROMPTS_KEY = "kepu.readAloudPrompts";
+  var promptsOn = function () { try { return localStorage.getItem(PROMPTS_KEY) === "1"; } catch (e) { return false; } };
+  var speakPrompts = function () {
+    var parts = [];
+    Array.prototype.forEach.call(document.querySelectorAll("[data-speak-on-load]"), function (el) { parts.push(textOf(el)); });
+    if (!parts.length || !synth || typeof window.SpeechSynthesisUtterance !== "function") return;
+    synth.cancel();
+    var utterance = new SpeechSynthesisUtterance(parts.join("。 "));
+    utterance.lang = "zh-CN";
+    utterance.rate = 0.9;
+    var voice = chineseVoice();
+    if (voice) utterance.voice = voice;
+    synth.speak(utterance);
+  };
+  var promptsToggle = document.getElementById("read-aloud-toggle");
+  if (promptsToggle && synth) {
+    var showPrompts = function () {
+      var on = promptsOn();
+      promptsToggle.setAttribute("aria-pressed", on ? "true" : "false");
+      promptsToggle.textContent = on ? promptsToggle.dataset.on : promptsToggle.dataset.off;
+    };
+    promptsToggle.hidden = false;
+    showPrompts();
+    promptsToggle.addEventListener("click", function () {
+      try { localStorage.setItem(PROMPTS_KEY, promptsOn() ? "0" : "1"); } catch (e) { /* private mode: no memory */ }
+      showPrompts();
+      if (promptsOn()) speakPrompts(); else synth.cancel();
+    });
+    if (promptsOn()) speakPrompts();
+  }
+
+  // --- 长辈版 play button: one big ▶ 播放 / ❚❚ 暂停 under the video ------------------------------------
+  var playToggle = document.getElementById("play-toggle");
+  var lessonVideo = document.getElementById("lesson-video");
+  if (playToggle && lessonVideo) {
+    var showPlay = function () {
+      playToggle.textContent = lessonVideo.paused ? playToggle.dataset.play : playToggle.dataset.pause;
+    };
+    playToggle.hidden = false;
+    playToggle.addEventListener("click", function () {
+      if (lessonVideo.paused) { var started = lessonVideo.play(); if (started && started.catch) started.catch(function () {}); }
+      else lessonVideo.pause();
+    });
+    lessonVideo.addEventListener("play", showPlay);
+    lessonVideo.addEventListener("pause", showPlay);
+    lessonVideo.addEventListener("ended", showPlay);
+    showPlay();
   }
 
   // --- time-out warning on shared tablets ------------------------------------------------------------
