@@ -115,6 +115,18 @@ def _not_own_root(actor, unit: Unit, message: str) -> None:
         raise UnitError(message)
 
 
+def unit_in_field(field) -> Unit | None:
+    """The unit a filter form's 单位编码 field names (None when empty, or when the field already has errors);
+    an unknown code becomes the field's error."""
+    code = (field.data or "").strip()
+    if not code or field.errors:
+        return None
+    unit = Unit.query.filter_by(code=code).first()
+    if unit is None:
+        field.errors.append(_("单位编码不存在"))
+    return unit
+
+
 def find_unit(actor, code: str, field: str = "parent") -> Unit:
     """The unit of a typed (or picked) code that `actor` may manage; a clear error naming `field` if not."""
     code = (code or "").strip()

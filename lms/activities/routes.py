@@ -16,6 +16,7 @@ from lms.activities import services
 from lms.activities.forms import ActivityForm, PaperImportForm, RosterFilterForm, TickForm
 from lms.activities.models import OfflineActivity
 from lms.admin.access import roles_required
+from lms.admin.forms import show_field_error
 from lms.classroom.services import classes_for
 from lms.extensions import db
 from lms.media import upload_gate
@@ -68,12 +69,6 @@ def _data(form: ActivityForm) -> services.ActivityData:
                                  hours=form.hours.data)
 
 
-def _show_error(form, exc: services.ActivityError) -> None:
-    field = getattr(form, exc.field, None)
-    field = field if field is not None else form.title
-    field.errors = list(field.errors) + [str(exc.message)]
-
-
 def _form_page(form, activity=None):
     classes = None
     if current_user.role == "instructor":  # the unit search is for administrators: a teacher picks a class
@@ -96,7 +91,7 @@ def create():
             activity = services.create_activity(current_user, _data(form))
         except services.ActivityError as exc:
             db.session.rollback()
-            _show_error(form, exc)
+            show_field_error(form, exc)
         else:
             flash(_("已创建活动“%(title)s”。", title=activity.title))
             return redirect(url_for("activities.attendance", activity_id=activity.id))
@@ -118,7 +113,7 @@ def edit(activity_id):
         except services.ActivityError as exc:
             db.session.rollback()
             activity = _activity(activity_id)
-            _show_error(form, exc)
+            show_field_error(form, exc)
         else:
             flash(_("已保存。") if changed else _("没有改动。"))
             return redirect(url_for("activities.attendance", activity_id=activity.id))

@@ -31,6 +31,7 @@ from lms.accounts.bulk import ImportFileError, RowProblem, read_sheet
 from lms.accounts.models import Unit, User, utcnow
 from lms.accounts.scope import can_oversee, in_subtree, oversight_root, unit_in_subtree
 from lms.activities.models import KIND_CODES, ActivityAttendance, ActivityAudience, OfflineActivity
+from lms.admin.forms import FieldError
 from lms.audiences import AUDIENCE_CODES, audience_label
 from lms.classroom import services as classroom
 from lms.extensions import db
@@ -51,13 +52,8 @@ PAPER_HEADERS = {"账号": "username", "username": "username", "姓名": "full_n
 PAPER_TEMPLATE_HEADER = ("账号", "姓名", "签名")
 
 
-class ActivityError(ValueError):
-    """Bad input, naming the form field it is about; nothing was saved."""
-
-    def __init__(self, field_name: str, message):
-        super().__init__(str(message))
-        self.field = field_name
-        self.message = message
+class ActivityError(FieldError):
+    """Bad input to create or edit an activity, naming the form field it is about; nothing was saved."""
 
 
 class AttendanceRefused(ValueError):

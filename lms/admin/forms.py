@@ -4,6 +4,22 @@ from wtforms import DateField, IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 
+class FieldError(ValueError):
+    """Bad input to a console service, naming the form field it is about; nothing was saved."""
+
+    def __init__(self, field_name: str, message):
+        super().__init__(str(message))
+        self.field = field_name
+        self.message = message
+
+
+def show_field_error(form, exc: FieldError, fallback: str = "title") -> None:
+    """Put a service's FieldError under its field on the form (under `fallback` when the form has none)."""
+    field = getattr(form, exc.field, None)
+    field = field if field is not None else getattr(form, fallback)
+    field.errors = list(field.errors) + [str(exc.message)]
+
+
 class AuditFilterForm(FlaskForm):
     """GET form (it changes nothing), so CSRF is off; every bad field is still named."""
 

@@ -6,8 +6,9 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from lms.accounts.models import Unit, utcnow
+from lms.accounts.models import utcnow
 from lms.accounts.scope import OutsideScope
+from lms.accounts.units import unit_in_field
 from lms.admin.access import roles_required
 from lms.admin.navigation import OVERSEERS
 from lms.assessment import report as reports, services
@@ -160,14 +161,8 @@ def result(sitting_id: int):
 def report():
     form = ReportForm(request.args)
     valid = form.validate()
-    unit = None
-    code = (form.unit.data or "").strip()
-    if code and not form.unit.errors:
-        unit = Unit.query.filter_by(code=code).first()
-        if unit is None:
-            form.unit.errors.append(_("单位编码不存在"))
-            valid = False
-    if not valid:
+    unit = unit_in_field(form.unit)
+    if not valid or form.unit.errors:
         return render_template("assessment/report.html", form=form, report=None), 400
     try:
         board = reports.build(current_user, unit, (form.quarter.data or "").strip() or None, form.audience.data or None)

@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 
 from lms.accounts.scope import oversight_root
 from lms.admin.access import roles_required
+from lms.admin.forms import show_field_error
 from lms.contests import services
 from lms.contests.forms import AnswerForm, ContestForm, DeleteForm, StartForm
 from lms.contests.models import Contest
@@ -69,12 +70,6 @@ def _data(form: ContestForm) -> services.ContestData:
         score_rule=form.score_rule.data or "", hours=form.hours.data, min_score=form.min_score.data)
 
 
-def _show_error(form, exc: services.ContestError) -> None:
-    field = getattr(form, exc.field, None)
-    field = field if field is not None else form.title
-    field.errors = list(field.errors) + [str(exc.message)]
-
-
 def _form_page(form, contest=None):
     failed = any(field.errors for field in form)
     taken = services.attempt_count(contest) if contest is not None else 0
@@ -97,7 +92,7 @@ def create():
             contest = services.create_contest(current_user, _data(form))
         except services.ContestError as exc:
             db.session.rollback()
-            _show_error(form, exc)
+            show_field_error(form, exc)
         else:
             flash(_("已创建竞赛“%(title)s”。", title=contest.title))
             return redirect(url_for("contests.index"))
@@ -122,7 +117,7 @@ def edit(contest_id):
         except services.ContestError as exc:
             db.session.rollback()
             contest = _managed(contest_id)
-            _show_error(form, exc)
+            show_field_error(form, exc)
         else:
             flash(_("已保存。") if changed else _("没有改动。"))
             return redirect(url_for("contests.index"))

@@ -27,6 +27,7 @@ from lms.accounts import people
 from lms.accounts.models import Unit, User, utcnow
 from lms.accounts.scope import in_subtree, oversight_root, unit_in_subtree
 from lms.activities.services import from_local
+from lms.admin.forms import FieldError
 from lms.audiences import AUDIENCE_CODES, audience_label
 from lms.contests.models import (SCORE_RULES, Contest, ContestAnswer, ContestAttempt, ContestAudience,
                                  ContestCourse, ContestUnit)
@@ -52,13 +53,8 @@ RULES = {"first": _l("第一次成绩"), "best": _l("最好成绩")}
 _random = random.SystemRandom()  # one draw tells nothing about the next
 
 
-class ContestError(ValueError):
-    """Bad input to create/edit, naming the form field it is about; nothing was saved."""
-
-    def __init__(self, field_name: str, message):
-        super().__init__(str(message))
-        self.field = field_name
-        self.message = message
+class ContestError(FieldError):
+    """Bad input to create/edit a contest, naming the form field it is about; nothing was saved."""
 
 
 class ContestRefused(Exception):

@@ -271,7 +271,7 @@ def cjk_font(bold: bool = False) -> str:
     return found
 
 
-SLIDE_FPS = 1  # slides hold still: 1 frame a second (a key frame every 2 s for seeking) renders ~6× faster than 25
+SLIDE_FPS = 1  # slides hold still: 1 frame a second (a key frame every 2 s for seeking) renders ~8× faster than 25
 
 
 def render_slides(slides: list[dict], durations: list[float], target: str | os.PathLike,

@@ -13,8 +13,8 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
-from lms.accounts.models import Unit
 from lms.accounts.scope import OutsideScope
+from lms.accounts.units import unit_in_field
 from lms.admin.access import roles_required
 from lms.admin.navigation import OVERSEERS
 from lms.audiences import AUDIENCES
@@ -53,14 +53,8 @@ class DashboardForm(FlaskForm):
 def _view(form: DashboardForm):
     """The view the filters ask for, or None (the form then carries the messages); 403 outside scope."""
     valid = form.validate()
-    unit = None
-    code = (form.unit.data or "").strip()
-    if code and not form.unit.errors:
-        unit = Unit.query.filter_by(code=code).first()
-        if unit is None:
-            form.unit.errors.append(_("单位编码不存在"))
-            valid = False
-    if not valid:
+    unit = unit_in_field(form.unit)
+    if not valid or form.unit.errors:
         return None
     try:
         return dashboard.make_view(current_user, services.report_year(form.year.data), unit, form.audience.data)
