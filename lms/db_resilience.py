@@ -21,6 +21,11 @@ a heartbeat sent again merges its intervals into those stored (nothing is counte
 attempt is graded once ("a finished one shows its result"), and completions settle under a unique
 completion_key (lms/courses/completion.py settle_completion).
 
+A view whose every write is idempotent in that way can say so with `@rerun_safe`: it is then re-run
+even after one of its commits succeeded (a quiz submission commits its answers, the grade and the
+course's record one after another; run again, it finds the attempt graded and the record there and
+shows the same result, 🎉 included), instead of a 503 that leaves the learner unsure what was saved.
+
 Request bodies are kept while they are read (up to REPLAY_LIMIT bytes) so that a re-run reads the
 same body; a larger one, or a multipart upload once read (its files may already be in the media
 folder), is not re-run. A streamed response is checked up to its first chunk; a connection lost after
@@ -31,6 +36,7 @@ already waited for) are never handled here.
 """
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import time
@@ -110,14 +116,28 @@ def database_back(deadline: float) -> bool:
 
 # ---- one request's state, shared by its tries ---------------------------------------------------------
 class _State:
-    __slots__ = ("commits", "failed", "streamed", "tries", "deadline", "body")
+    __slots__ = ("commits", "failed", "streamed", "tries", "deadline", "body", "idempotent")
 
     def __init__(self, body):
         self.commits, self.failed, self.streamed, self.tries, self.deadline, self.body = 0, None, False, 1, None, body
+        self.idempotent = False
 
 
 def _state() -> _State | None:
     return request.environ.get(KEY)
+
+
+def rerun_safe(view):
+    """Mark a view whose writes are all idempotent: re-run after a lost connection even when one of its
+    commits succeeded (see the module's docstring)."""
+    @functools.wraps(view)
+    def marked(*args, **kwargs):
+        state = _state()
+        if state is not None:
+            state.idempotent = True
+        return view(*args, **kwargs)
+
+    return marked
 
 
 @event.listens_for(Session, "after_commit")
@@ -306,7 +326,8 @@ class RerunMiddleware:
             _close(app_iter)
             if state.deadline is None:
                 state.deadline = time.monotonic() + wait
-            rerun = (state.commits == 0 and not state.streamed and state.tries <= self.app.config["DB_MAX_RERUNS"]
+            rerun = ((state.commits == 0 or state.idempotent) and not state.streamed
+                     and state.tries <= self.app.config["DB_MAX_RERUNS"]
                      and (body is None or body.replayable))
             if rerun:
                 with self.app.app_context():

@@ -129,6 +129,38 @@ def test_a_request_whose_commit_succeeded_is_not_run_again(app, calls):
     assert Unit.query.filter(Unit.code.like("fake-%")).count() == 1
 
 
+def test_a_quiz_submission_that_lost_its_connection_after_grading_is_run_again_and_credits_once(
+        app, browser_client, make_user, course, monkeypatch):
+    """The quiz view commits the grade, then the database restarts while it settles the course: it is
+    marked @rerun_safe, so it runs again (no 503) and the learner is told of the 学时 the first try
+    credited (the record's key keeps it to one)."""
+    from lms.courses import services as course_services
+    from lms.records.models import TrainingRecord
+    from tests.quizzing import RIGHT, submit_quiz
+    from tests.test_learning_loop import watch_whole_video
+
+    app.config["DB_RECONNECT_WAIT_SECONDS"] = 1
+    user = make_user()
+    browser_client.login(user.username)
+    lesson = course.active_lessons[0]
+    watch_whole_video(user, lesson)
+    settle, tries = course_services.update_completion, []
+
+    def settle_then_lose_the_connection(user_id, lesson_id):
+        record = settle(user_id, lesson_id)  # commits the course's record
+        tries.append(record.id)
+        if len(tries) == 1:
+            raise lost_connection()
+        return record
+
+    monkeypatch.setattr(course_services, "update_completion", settle_then_lose_the_connection)
+    answer = submit_quiz(browser_client, lesson.id, RIGHT)
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "通过了" in page and "🎉" in page
+    assert len(tries) == 2 and tries[0] == tries[1]
+    assert TrainingRecord.query.filter_by(user_id=user.id).count() == 1
+
+
 def test_a_form_is_read_again_when_its_request_is_run_again(app, calls):
     runs, plan, _ = calls
     plan["form"] = [True]

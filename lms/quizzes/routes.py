@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 
 from lms.accounts.models import utcnow
 from lms.courses import services as course_services
+from lms.db_resilience import rerun_safe
 from lms.quizzes import services
 
 bp = Blueprint("quizzes", __name__)
@@ -45,6 +46,7 @@ def render_quiz_page(lesson, attempt, *, status=200, echo=None, missing=(), reco
 
 @bp.route("/lessons/<int:lesson_id>/quiz", methods=["GET", "POST"])
 @login_required
+@rerun_safe  # an attempt is opened once, graded once, credited once: run again, it shows the same result
 def take(lesson_id):
     """GET opens (or resumes) the learner's attempt; POST submits it: answers not committed yet are
     committed, the attempt is graded and closed, and the page shows its result."""
