@@ -96,6 +96,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     from lms import db_resilience, http_security
 
+    from lms.courses import fast_heartbeat
+
+    fast_heartbeat.init_app(app)  # the usual heartbeat answered before Flask's per-request work
     db_resilience.init_app(app)  # a PostgreSQL restart: re-run the request or answer 503, never 500
     http_security.init_app(app)  # last: its ProxyFix must wrap every other WSGI layer
     return app

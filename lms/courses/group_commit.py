@@ -7,7 +7,7 @@ arrive while a commit is under way are written together in the next transaction,
 their threads gets there first (the leader), and each request answers only once the commit that
 holds its rows has returned: nothing acknowledged is lost, and synchronous=FULL stays.
 
-A write is a list of (statement, params), each an UPDATE that must change exactly one row (it
+A write is a list of (RawStatement, params) (lms/courses/services.py), each an UPDATE that must change exactly one row (it
 checks the version the request read). When the first changes nothing, a concurrent request won:
 that write is dropped (nothing of it was written) and its request reads again. When a later one
 changes nothing, the transaction is rolled back and redone without that write. PostgreSQL groups
@@ -39,7 +39,8 @@ class GroupCommit:
         self._pending: list[_Write] = []
         self._lock_path, self._lock_file, self._pid = lock_path, None, None
 
-    def write(self, work) -> bool:
+    def write(self, connection, work) -> bool:
+        """The leader writes the batch on its own request's connection."""
         item = _Write(work)
         with self._mutex:
             self._pending.append(item)
@@ -48,7 +49,7 @@ class GroupCommit:
                 with self._between_processes():
                     with self._mutex:
                         batch, self._pending = self._pending, []
-                    _write_batch(batch)
+                    _write_batch(connection, batch)
         if item.error is not None:
             raise item.error
         return item.applied
@@ -66,37 +67,37 @@ class GroupCommit:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
 
-def _apply(connection, item: _Write) -> bool | None:
+def _apply(cursor, item: _Write) -> bool | None:
     """True: every statement changed its row; False: the first changed none (nothing written);
     None: a later one changed none (the transaction holds part of this write)."""
     first, *rest = item.work
-    if connection.execute(*first).rowcount != 1:
+    if first[0].execute(cursor, first[1]).rowcount != 1:
         return False
-    return True if all(connection.execute(*step).rowcount == 1 for step in rest) else None
+    return True if all(statement.execute(cursor, params).rowcount == 1 for statement, params in rest) else None
 
 
-def _write_batch(batch: list[_Write]) -> None:
+def _write_batch(connection, batch: list[_Write]) -> None:
     todo = batch
     try:
+        cursor = connection.cursor()
         while True:
-            connection = db.session.connection()
             broken = None
             for item in todo:
-                item.applied = _apply(connection, item)
+                item.applied = _apply(cursor, item)
                 if item.applied is None:
                     broken = item
                     break
             if broken is None:
-                db.session.commit()
+                connection.commit()
                 return
-            db.session.rollback()
+            connection.rollback()
             broken.applied = False
             for item in todo:
                 if item.applied:  # rolled back with the rest: written again in the next round
                     item.applied = None
             todo = [item for item in todo if item.applied is None]
     except Exception as exc:  # the commit failed: none of the batch was written
-        db.session.rollback()
+        connection.rollback()
         for item in batch:
             item.applied, item.error = False, exc
     finally:
@@ -104,21 +105,19 @@ def _write_batch(batch: list[_Write]) -> None:
             item.done = True
 
 
-def write(work) -> bool:
-    """Write `work` (see the module docstring) and commit; False when a concurrent request changed one
-    of its rows first. The caller's session is committed (or rolled back) either way."""
+def write(connection, work) -> bool:
+    """Write `work` (see the module docstring) on `connection` (a pooled driver connection, whose
+    reads are over) and commit; False when a concurrent request changed one of its rows first."""
     if db.engine.dialect.name != "sqlite":
-        connection = db.session.connection()
-        if all(connection.execute(*step).rowcount == 1 for step in work):
-            db.session.commit()
+        cursor = connection.cursor()
+        if all(statement.execute(cursor, params).rowcount == 1 for statement, params in work):
+            connection.commit()
             return True
-        db.session.rollback()
+        connection.rollback()
         return False
     group = current_app.extensions.get("heartbeat_group_commit")
     if group is None:
         database = db.engine.url.database
         lock_path = f"{database}.heartbeat-lock" if database and database != ":memory:" else os.devnull
         group = current_app.extensions.setdefault("heartbeat_group_commit", GroupCommit(lock_path))
-    written = group.write(work)
-    db.session.commit()  # this request's own session: ends its read
-    return written
+    return group.write(connection, work)

@@ -101,24 +101,28 @@ class _ProgressRow(WatchedIntervals, _Row):
 
 @functools.cache
 def _heartbeat_statements():
-    """The hot path in SQLAlchemy Core, built once: one SELECT of everything a heartbeat needs (the
-    lesson's facts, read fresh every time so an edit is seen at once — no cache to go stale; the
-    progress row; the lease), and one UPDATE each of the lease and the progress row, both checking
-    the version they read. (One statement for both on PostgreSQL, the lease's UPDATE in a WITH,
-    measured no faster.)"""
+    """The hot path's statements, built once: one SELECT of everything a heartbeat needs (the lesson's
+    facts, read fresh every time so an edit is seen at once — no cache to go stale; the progress row;
+    the lease; the user's session version and state, for lms/courses/fast_heartbeat.py), and one
+    UPDATE each of the lease and the progress row, both checking the version they read. (One
+    statement for both on PostgreSQL, the lease's UPDATE in a WITH, measured no faster.)"""
+    from lms.accounts.models import User
     from lms.courses.lease import StudyLease
     from lms.media.models import VideoAsset
 
     lesson, course, video = Lesson.__table__, Course.__table__, VideoAsset.__table__
-    progress, lease = LessonProgress.__table__, StudyLease.__table__
+    progress, lease, user = LessonProgress.__table__, StudyLease.__table__, User.__table__
     user_id = bindparam("user_id")
     read = (
         select(lesson.c.retired, lesson.c.video_id, lesson.c.course_id, course.c.published, course.c.strict,
                course.c.watch_threshold, video.c.status, video.c.duration,
+               user.c.session_version.label("u_session_version"), user.c.active.label("u_active"),
+               user.c.must_change_password.label("u_must_change_password"),
                *(progress.c[name].label("p_" + name) for name in _PROGRESS_COLUMNS),
                *(lease.c[name].label("l_" + name) for name in _LEASE_COLUMNS))
         .select_from(lesson.join(course, lesson.c.course_id == course.c.id)
                      .outerjoin(video, lesson.c.video_id == video.c.id)
+                     .outerjoin(user, user.c.id == user_id)
                      .outerjoin(progress, and_(progress.c.lesson_id == lesson.c.id, progress.c.user_id == user_id))
                      .outerjoin(lease, lease.c.user_id == user_id))
         .where(lesson.c.id == bindparam("lesson_id"))
@@ -134,6 +138,57 @@ def _heartbeat_statements():
     return read, (write_lease, write_progress)
 
 
+class RawStatement:
+    """A Core statement compiled once for one database, run on the driver's own cursor.
+
+    SQLAlchemy's execution (a context, a result object, parameter processing per call) cost more
+    than the database's own work for the heartbeat's three statements; this keeps what matters of
+    it — the SQL its compiler wrote and each column type's conversions (SQLite stores times as text)
+    — and drops the rest. Only for the hot path."""
+
+    def __init__(self, statement, dialect):
+        self.compiled = compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.order = compiled.positiontup  # the parameters' order for a positional driver, else None
+        converters = {name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+                      for bind, name in compiled.bind_names.items()}
+        self.converters = {name: convert for name, convert in converters.items() if convert is not None}
+        self.dialect = dialect
+        self.columns = list(statement.selected_columns) if hasattr(statement, "selected_columns") else []
+        self.keys = [column.key for column in self.columns]
+        self.results = None  # each column's conversion, known from the first result's type codes
+
+    def execute(self, cursor, params: dict):
+        values = self.compiled.construct_params(params)  # by the names in the SQL, literals included
+        for name, convert in self.converters.items():
+            values[name] = convert(values[name])
+        cursor.execute(self.sql, [values[name] for name in self.order] if self.order is not None else values)
+        return cursor
+
+    def first(self, cursor, params: dict) -> dict | None:
+        row = self.execute(cursor, params).fetchone()
+        if row is None:
+            return None
+        if self.results is None:
+            self.results = [column.type.dialect_impl(self.dialect).result_processor(self.dialect, described[1])
+                            for column, described in zip(self.columns, cursor.description)]
+        return {key: (convert(value) if convert else value)
+                for key, convert, value in zip(self.keys, self.results, row)}
+
+
+_raw_statements_by_dialect: dict = {}
+
+
+def _raw_heartbeat_statements():
+    dialect = db.engine.dialect
+    compiled = _raw_statements_by_dialect.get(dialect.name)
+    if compiled is None:
+        read, writes = _heartbeat_statements()
+        compiled = _raw_statements_by_dialect[dialect.name] = (
+            RawStatement(read, dialect), tuple(RawStatement(write, dialect) for write in writes))
+    return compiled
+
+
 def _first_rows(user_id: int, lesson_id: int, token: str, current) -> None:
     """A learner's first heartbeat on a lesson (or ever): create the progress row (through the ORM, which
     stamps the course version: lms/courses/rules.py) and the lease this player takes; then committed."""
@@ -146,101 +201,121 @@ def _first_rows(user_id: int, lesson_id: int, token: str, current) -> None:
     db.session.commit()
 
 
-def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: int = 60):
+class NotVerified(Exception):
+    """The fast path's check of the user (lms/courses/fast_heartbeat.py) failed: nothing was written."""
+
+
+def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: int = 60, verify_user=None):
     """Apply one heartbeat under the account's study lease (lms/courses/lease.py).
 
     Raises LeaseLost (→ HTTP 409) when another player holds the lease and this is not a
-    play/start heartbeat; HeartbeatRejected (→ 400) for malformed or impossible ones.
+    play/start heartbeat; HeartbeatRejected (→ 400) for malformed or impossible ones; with
+    `verify_user` (called with the user's session version, active and must-change-password as read),
+    NotVerified when it says no. Every refusal comes before anything is written.
     Retries when a concurrent heartbeat updated the same rows first (optimistic locking).
-    The hottest path of the site: in the usual case one SELECT and two UPDATEs (_heartbeat_statements).
+    The hottest path of the site: in the usual case one SELECT and two UPDATEs on a pooled driver
+    connection of its own (RawStatement), committed with others on SQLite (group_commit).
     """
-    read, writes = _heartbeat_statements()
     config = current_app.config
-    tolerance = config["HEARTBEAT_TOLERANCE_SECONDS"]
-    cap_hours = config.get("DAILY_CAP_HOURS")
     user_id = user.id
-    keys = {"user_id": user_id, "lesson_id": lesson_id}
-    if db.session.new or db.session.dirty or db.session.deleted:
-        # the caller's own changes first (Core does not autoflush, and on SQLite another thread's
-        # session may write this heartbeat: lms/courses/group_commit.py)
+    if db.session.registry.has() and db.session().in_transaction():
+        # the caller's own changes first, and its connection back to the pool: the heartbeat reads and
+        # writes on a connection of its own (two per thread could exhaust the pool)
         db.session.commit()
-    for attempt in range(attempts):
-        facts = db.session.connection().execute(read, keys).first()
-        if facts is None or facts.retired or not facts.published:
-            db.session.rollback()
-            raise LessonNotVisible(lesson_id)
-        if facts.status != "ready" or not facts.duration:
-            db.session.rollback()
-            raise crediting.HeartbeatRejected("this lesson has no playable video")
-        if not isinstance(payload, dict):
-            db.session.rollback()
-            raise crediting.HeartbeatRejected("heartbeat must be a JSON object")
-        duration = facts.duration
-        try:
-            intervals = crediting.parse_intervals(payload.get("intervals"), duration, tolerance)
-            position = crediting.parse_position(payload.get("position"), duration, tolerance)
-            token, start, seq = crediting.parse_player(payload)
-        except crediting.HeartbeatRejected:
-            db.session.rollback()
-            raise
-        current = now or utcnow()
-        if facts.p_id is None or facts.l_version is None:
+    read, writes = _raw_heartbeat_statements()
+    keys = {"user_id": user_id, "lesson_id": lesson_id}
+    connection = db.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        for _attempt in range(attempts):
+            facts = read.first(cursor, keys)
             try:
-                _first_rows(user_id, lesson_id, token, current)
-            except IntegrityError:  # another request created them first
-                db.session.rollback()
-            continue
-        values = facts._mapping
-        progress = _ProgressRow({name: values["p_" + name] for name in _PROGRESS_COLUMNS})
-        lease = _Row({name: values["l_" + name] for name in _LEASE_COLUMNS})
-        # seconds count only on the video they were earned on; a lesson completed on a video
-        # since replaced stays as it is and earns nothing more
-        accrues = completion.follow_present_video(progress, facts.video_id)
-        take_over = False
-        if lease.token != token:
-            if not start:
-                db.session.rollback()
-                raise LeaseLost(lesson_id)
-            take_over = True
-            lease.token, lease.lesson_id, lease.acquired_at, lease.last_seq = token, lesson_id, current, None
-        elif lease.lesson_id != lesson_id:
-            take_over = True
-            lease.lesson_id, lease.acquired_at = lesson_id, current
-        in_sequence = (not take_over and seq is not None and lease.last_seq is not None
-                       and seq == lease.last_seq + 1)
-        newer = seq is None or lease.last_seq is None or seq > lease.last_seq
-        if seq is not None and newer:
-            lease.last_seq = seq
-        allowance = None
-        if cap_hours:
-            today = _today_local(current)
-            if lease.day != today:
-                lease.day, lease.day_credited = today, 0.0
-            allowance = cap_hours * 3600 - (lease.day_credited or 0.0)
-        result = crediting.apply_heartbeat(
-            progress, intervals if accrues else [], position, current, duration,
-            1.0 if facts.strict else config["HEARTBEAT_MAX_RATE"], tolerance,
-            clock=lease, take_over=take_over, in_sequence=in_sequence,
-            offline_grace=config.get("HEARTBEAT_OFFLINE_GRACE_SECONDS", 0), update_position=newer,
-            day_allowance=allowance,
-        )
-        if cap_hours:
-            lease.day_credited = (lease.day_credited or 0.0) + result.credited_seconds
-        result.video_done = accrues and progress.watched_seconds >= facts.watch_threshold * duration - 0.5
-        result.lesson_completed = progress.completed_at is not None
-        # both rows as read, or neither: a concurrent heartbeat or settle changed one first → read again
-        params = {"l_user_id": user_id, **{"l_" + name: value for name, value in lease.__dict__.items()},
-                  **{"p_" + name: value for name, value in progress.__dict__.items()}}
-        if group_commit.write([(statement, params) for statement in writes]):
-            break
-    else:
-        raise StaleDataError("heartbeat: the progress row kept changing (%d attempts)" % attempts)
-    record = course_record(user_id, facts.course_id) if result.video_done or result.lesson_completed else None
+                if verify_user is not None and (facts is None or not verify_user(
+                        facts["u_session_version"], facts["u_active"], facts["u_must_change_password"])):
+                    raise NotVerified(user_id)
+                credited = _credit(facts, payload, user_id, lesson_id, now or utcnow(), config)
+            except (NotVerified, LessonNotVisible, LeaseLost, crediting.HeartbeatRejected):
+                connection.rollback()
+                raise
+            if credited is None:  # a first heartbeat: its rows are made through the ORM, then read again
+                connection.rollback()
+                try:
+                    _first_rows(user_id, lesson_id, crediting.parse_player(payload)[0], now or utcnow())
+                except IntegrityError:  # another request created them first
+                    db.session.rollback()
+                continue
+            result, params = credited
+            if group_commit.write(connection, [(statement, params) for statement in writes]):
+                break
+        else:
+            raise StaleDataError("heartbeat: the progress row kept changing (%d attempts)" % attempts)
+    finally:
+        connection.close()
+    record = course_record(user_id, facts["course_id"]) if result.video_done or result.lesson_completed else None
     if result.video_done and record is None:  # the video may have finished the lesson, or the course
-        settled = completion.settle_completion(user_id, facts.course_id)
+        settled = completion.settle_completion(user_id, facts["course_id"])
         record = settled.record
         result.lesson_completed |= any(lesson.id == lesson_id for lesson in settled.completed_lessons)
     return result, record
+
+
+def _credit(facts: dict | None, payload, user_id: int, lesson_id: int, current, config):
+    """The heartbeat judged on what was read: (result, the UPDATEs' parameters), or None when the
+    learner has no progress row or lease yet. Pure: raises before anything is written."""
+    if facts is None or facts["retired"] or not facts["published"]:
+        raise LessonNotVisible(lesson_id)
+    if facts["status"] != "ready" or not facts["duration"]:
+        raise crediting.HeartbeatRejected("this lesson has no playable video")
+    if not isinstance(payload, dict):
+        raise crediting.HeartbeatRejected("heartbeat must be a JSON object")
+    duration = facts["duration"]
+    tolerance = config["HEARTBEAT_TOLERANCE_SECONDS"]
+    cap_hours = config.get("DAILY_CAP_HOURS")
+    intervals = crediting.parse_intervals(payload.get("intervals"), duration, tolerance)
+    position = crediting.parse_position(payload.get("position"), duration, tolerance)
+    token, start, seq = crediting.parse_player(payload)
+    if facts["p_id"] is None or facts["l_version"] is None:
+        return None
+    progress = _ProgressRow({name: facts["p_" + name] for name in _PROGRESS_COLUMNS})
+    lease = _Row({name: facts["l_" + name] for name in _LEASE_COLUMNS})
+    # seconds count only on the video they were earned on; a lesson completed on a video
+    # since replaced stays as it is and earns nothing more
+    accrues = completion.follow_present_video(progress, facts["video_id"])
+    take_over = False
+    if lease.token != token:
+        if not start:
+            raise LeaseLost(lesson_id)
+        take_over = True
+        lease.token, lease.lesson_id, lease.acquired_at, lease.last_seq = token, lesson_id, current, None
+    elif lease.lesson_id != lesson_id:
+        take_over = True
+        lease.lesson_id, lease.acquired_at = lesson_id, current
+    in_sequence = (not take_over and seq is not None and lease.last_seq is not None
+                   and seq == lease.last_seq + 1)
+    newer = seq is None or lease.last_seq is None or seq > lease.last_seq
+    if seq is not None and newer:
+        lease.last_seq = seq
+    allowance = None
+    if cap_hours:
+        today = _today_local(current)
+        if lease.day != today:
+            lease.day, lease.day_credited = today, 0.0
+        allowance = cap_hours * 3600 - (lease.day_credited or 0.0)
+    result = crediting.apply_heartbeat(
+        progress, intervals if accrues else [], position, current, duration,
+        1.0 if facts["strict"] else config["HEARTBEAT_MAX_RATE"], tolerance,
+        clock=lease, take_over=take_over, in_sequence=in_sequence,
+        offline_grace=config.get("HEARTBEAT_OFFLINE_GRACE_SECONDS", 0), update_position=newer,
+        day_allowance=allowance,
+    )
+    if cap_hours:
+        lease.day_credited = (lease.day_credited or 0.0) + result.credited_seconds
+    result.video_done = accrues and progress.watched_seconds >= facts["watch_threshold"] * duration - 0.5
+    result.lesson_completed = progress.completed_at is not None
+    # both rows as read, or neither: a concurrent heartbeat or settle changed one first → read again
+    params = {"l_user_id": user_id, **{"l_" + name: value for name, value in lease.__dict__.items()},
+              **{"p_" + name: value for name, value in progress.__dict__.items()}}
+    return result, params
 
 
 def quiz_passed(user_id: int, lesson: Lesson) -> bool:
