@@ -5,7 +5,8 @@ pages every worker shares until one of them writes to a page (copy-on-write). Me
 scripts/bench/memory.py (issue 12):
 - `warm(app)` (master, before the first fork) also loads what a worker would otherwise load for itself
   at its first search or certificate: jieba's dictionary (~70 MB, and ~1 s at the first search) and
-  fpdf2/fontTools (~30 MB). Once in the master, not once per worker.
+  fpdf2/fontTools (~30 MB), and the job queue (huey, ~10 MB: lms/jobs/tasks.py). Once in the master, not
+  once per worker.
 - `before_fork()` freezes the garbage collector's view of everything made so far: a collection in a
   worker then never walks (and so never writes to, and never copies) the master's objects.
 - `after_fork(app)`, in each new worker: the database pool and the job queue's SQLite handle it
@@ -24,6 +25,8 @@ def warm(app) -> None:
         ensure_jieba()
     import fpdf  # noqa: F401  (certificates: lms/records/certificates.py imports it when it draws one)
     from fontTools import cffLib, subset, ttLib  # noqa: F401  (what fpdf2 loads to embed the CJK font)
+    from lms.jobs import tasks  # noqa: F401  (the job queue: huey, with redis and psycopg, ~10 MB, made on first
+    # use since issue 12's start-up work; /healthz and every enqueue in a worker use it)
 
 
 def before_fork() -> None:

@@ -8,12 +8,17 @@ answered. An item nobody answered is changed in place.
 import hashlib
 import json
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint
 
 from lms.accounts.models import utcnow
 from lms.extensions import db
 
 DIMENSIONS = ("knowledge", "methods", "thinking", "application")
+# here rather than in pool.py (which imports the package importer and yaml) so that every page, whose
+# templates get them from lms/assessment/routes.py, does not load those (issue 12, start-up)
+DIMENSION_LABELS = {"knowledge": _l("科学知识"), "methods": _l("科学方法"), "thinking": _l("科学思维与精神"),
+                    "application": _l("解决问题的能力")}
 
 
 class AssessmentPool(db.Model):

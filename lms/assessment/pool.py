@@ -15,16 +15,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask_babel import lazy_gettext as _l
-
-from lms.assessment.models import DIMENSIONS, AssessmentAnswer, AssessmentItem, AssessmentPool
+from lms.assessment.models import DIMENSION_LABELS, DIMENSIONS, AssessmentAnswer, AssessmentItem, AssessmentPool
 from lms.courses.importer import ContentError, _inside, _require, _YamlFile, load_question
 from lms.extensions import db
 
 POOL_FILE = "assessment.yaml"
 ITEM_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
-DIMENSION_LABELS = {"knowledge": _l("科学知识"), "methods": _l("科学方法"), "thinking": _l("科学思维与精神"),
-                    "application": _l("解决问题的能力")}
 
 
 @dataclass

@@ -13,8 +13,7 @@ from lms.admin.access import roles_required
 from lms.admin.navigation import OVERSEERS
 from lms.assessment import report as reports, services
 from lms.assessment.forms import ActionForm, ReportForm
-from lms.assessment.models import AssessmentSitting
-from lms.assessment.pool import DIMENSION_LABELS
+from lms.assessment.models import DIMENSION_LABELS, AssessmentSitting
 from lms.extensions import db
 from lms.records.services import to_local
 

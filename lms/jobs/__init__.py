@@ -4,6 +4,11 @@ LMS_REDIS_URL is set (then workers on several machines share one queue).
 The database stays the source of truth: a job only says "look at asset N"; the asset's status
 decides whether there is work, so a lost or repeated job is harmless, and a worker that starts
 re-enqueues work abandoned by one that died (SIGKILL, power cut).
+
+The queue and its tasks live in lms/jobs/tasks.py, imported the first time a job is enqueued, the
+queue is read (/healthz, `lms doctor`) or the worker runs: huey imports redis and psycopg with it
+(~0.12 s of start-up, issue 12). `lms.jobs.huey`, `lms.jobs.transcode_video` and the other task
+names resolve to it on first use, as they did when they were defined here.
 """
 from __future__ import annotations
 
@@ -12,13 +17,26 @@ import os
 import socket
 import threading
 import time
-from pathlib import Path
-
-from huey import RedisHuey, SqliteHuey, crontab
-from huey.storage import SqliteStorage
 
 log = logging.getLogger(__name__)
 _app = None  # the Flask app jobs run in (set by init_app / the worker)
+
+# names defined by lms/jobs/tasks.py, read through this module (`from lms.jobs import huey`)
+TASK_NAMES = frozenset({"huey", "transcode_video", "update_search", "export_hours", "recover_abandoned_work",
+                        "sweep_stray_uploads", "sweep_expired_exports", "forget_old_signin_failures"})
+
+
+def __getattr__(name: str):
+    if name in TASK_NAMES:
+        return getattr(_tasks(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _tasks():
+    """lms/jobs/tasks.py: the queue, made on first use for the app bound by init_app."""
+    from lms.jobs import tasks
+
+    return tasks
 
 
 def _default_data_dir() -> str:
@@ -27,26 +45,16 @@ def _default_data_dir() -> str:
     return os.environ.get("LMS_DATA_DIR", str(_instance_dir() / "data"))
 
 
-def _make_huey():
-    redis_url = os.environ.get("LMS_REDIS_URL")
-    if redis_url:
-        return RedisHuey("kepu", url=redis_url)
-    Path(_default_data_dir()).mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("kepu", filename=os.path.join(_default_data_dir(), "jobs.sqlite3"))
-
-
-huey = _make_huey()
-
-
 def init_app(app) -> None:
-    """Bind jobs to `app`; a non-default DATA_DIR (tests, several instances) gets its own queue file."""
+    """Bind jobs to `app`; a non-default DATA_DIR (tests, several instances) gets its own queue file
+    (when the queue is made, or at once if it already exists)."""
     global _app
     _app = app
-    if isinstance(huey.storage, SqliteStorage):
-        filename = os.path.join(app.config["DATA_DIR"], "jobs.sqlite3")
-        if huey.storage.filename != filename:
-            huey.storage = SqliteStorage("kepu", filename=filename)
-    app.extensions["jobs"] = huey
+    from sys import modules
+
+    tasks = modules.get("lms.jobs.tasks")
+    if tasks is not None and hasattr(tasks, "bind"):
+        tasks.bind(app)
 
 
 def _in_app(fn):
@@ -60,39 +68,8 @@ def _in_app(fn):
                 db.session.remove()
 
     wrapper.__name__ = fn.__name__
+    wrapper.__module__ = __name__  # huey names a task module.function: "lms.jobs.transcode_video" (tasks.py)
     return wrapper
-
-
-@huey.task(retries=2, retry_delay=10)
-@_in_app
-def transcode_video(asset_id: int):
-    from lms.courses.videos import course_id_of
-    from lms.media.services import run_asset
-
-    asset = run_asset(asset_id)  # a ready upload goes into its lesson (lms/courses/videos.py)
-    course_id = course_id_of(asset) if asset is not None and asset.ready else None
-    if course_id:
-        enqueue_search_update([course_id])  # its lesson's video (and length) changed
-    return asset.status if asset else "skipped"
-
-
-@huey.task()
-@_in_app
-def update_search(course_ids: list[int]):
-    try:
-        from lms.search.index import update_courses
-    except ImportError:  # search arrives with its own issue
-        return "search not installed"
-    update_courses(course_ids)
-    return "ok"
-
-
-@huey.task()
-@_in_app
-def export_hours(job_id: int):
-    from lms.records.export_jobs import run_job
-
-    return run_job(job_id)
 
 
 def _requeue_abandoned() -> None:
@@ -101,67 +78,28 @@ def _requeue_abandoned() -> None:
     from lms.media.services import pending_asset_ids
     from lms.records.export_jobs import pending_job_ids
 
+    tasks = _tasks()
     for asset_id in pending_asset_ids():
-        transcode_video(asset_id)
+        tasks.transcode_video(asset_id)
     for job_id in pending_job_ids():
-        export_hours(job_id)
-
-
-@huey.periodic_task(crontab(minute="*"))
-@_in_app
-def recover_abandoned_work():
-    """Every minute, for work whose worker died while others kept running."""
-    _requeue_abandoned()
-
-
-@huey.periodic_task(crontab(minute="*/10"))
-@_in_app
-def sweep_stray_uploads():
-    """Every ten minutes: upload temp files untouched for an hour, left by a web process killed
-    mid-upload (a finished request removes its own, whatever its outcome)."""
-    from lms.media.services import remove_stray_uploads
-
-    removed = remove_stray_uploads()
-    if removed:
-        log.info("removed %d stray upload file(s)", len(removed))
-    return len(removed)
-
-
-@huey.periodic_task(crontab(minute="*/10"))
-@_in_app
-def sweep_expired_exports():
-    """Every ten minutes: delete export files kept their day (lms/records/export_jobs.py)."""
-    from lms.records.export_jobs import sweep
-
-    removed = sweep()
-    if removed:
-        log.info("removed %d expired export file(s)", removed)
-    return removed
-
-
-@huey.periodic_task(crontab(minute="17"))
-@_in_app
-def forget_old_signin_failures():
-    """Hourly: failed sign-in counts whose window has passed and that block nothing."""
-    from lms.accounts.throttle import purge
-
-    return purge()
+        tasks.export_hours(job_id)
 
 
 def enqueue_transcode(asset_id: int) -> None:
-    transcode_video(asset_id)
+    _tasks().transcode_video(asset_id)
 
 
 def enqueue_search_update(course_ids: list[int]) -> None:
-    update_search(list(course_ids))
+    _tasks().update_search(list(course_ids))
 
 
 def enqueue_export(job_id: int) -> None:
-    export_hours(job_id)
+    _tasks().export_hours(job_id)
 
 
 def queue_state() -> dict:
     try:
+        huey = _tasks().huey
         beat = last_worker_heartbeat()
         return {"ok": True, "backend": type(huey.storage).__name__, "pending": huey.pending_count(),
                 "worker_seen_seconds_ago": None if beat is None else max(0, round(time.time() - beat["at"]))}
@@ -176,12 +114,12 @@ WORKER_HEARTBEAT_SECONDS = 30
 
 
 def stamp_worker_heartbeat() -> None:
-    huey.put(WORKER_HEARTBEAT_KEY, {"at": time.time(), "host": socket.gethostname(), "pid": os.getpid()})
+    _tasks().huey.put(WORKER_HEARTBEAT_KEY, {"at": time.time(), "host": socket.gethostname(), "pid": os.getpid()})
 
 
 def last_worker_heartbeat() -> dict | None:
     """The newest stamp of any worker ({"at": unix time, "host", "pid"}), or None if none ever ran."""
-    return huey.get(WORKER_HEARTBEAT_KEY, peek=True)
+    return _tasks().huey.get(WORKER_HEARTBEAT_KEY, peek=True)
 
 
 def _stamp_forever() -> None:
@@ -195,6 +133,7 @@ def _stamp_forever() -> None:
 
 def run_worker(workers: int = 1) -> None:
     """The consumer loop (`lms worker`): recover abandoned work, then serve the queue."""
+    huey = _tasks().huey
     threading.Thread(target=_stamp_forever, name="worker-heartbeat", daemon=True).start()
     with _app.app_context():
         _requeue_abandoned()
