@@ -249,6 +249,10 @@ def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: in
                 break
         else:
             raise StaleDataError("heartbeat: the progress row kept changing (%d attempts)" % attempts)
+    except db.engine.dialect.loaded_dbapi.Error as error:
+        if db.engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
+            connection.invalidate(error)  # a restart: dropped, not put back to fail its reset in the pool
+        raise
     finally:
         connection.close()
     record = course_record(user_id, facts["course_id"]) if result.video_done or result.lesson_completed else None
