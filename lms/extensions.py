@@ -16,7 +16,6 @@ naming_convention = {
 }
 
 
-
 class LazyMigrate:
     """Flask-Migrate, imported (with alembic and mako under it: ~0.15 s of start-up, issue 12) only when
     something migrates or reads the migrations: `lms db …`, flask_migrate.upgrade() and the others,
