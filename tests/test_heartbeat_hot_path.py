@@ -104,3 +104,72 @@ def test_many_viewers_at_once_each_keep_what_was_acknowledged(tmp_path, test_vid
     assert sorted(credited) == sorted(user_ids)
     assert all(credited[user_id] == pytest.approx(3) for user_id in user_ids)
     assert watched == {user_id: pytest.approx(credited[user_id]) for user_id in user_ids}
+
+
+# ---- each thread keeps its own heartbeat connection (lms/courses/services.py _heartbeat_connection) --------
+def _beat_twice(client, lesson_id, player="p"):
+    first = client.heartbeat(lesson_id, {"player": player, "seq": 1, "start": True, "position": 0})
+    second = client.heartbeat(lesson_id, {"player": player, "seq": 2, "position": 0.5, "intervals": [[0, 0.5]]})
+    return first, second
+
+
+def test_a_kept_heartbeat_connection_holds_no_transaction_between_heartbeats(app, browser_client, make_user, course):
+    """An open read on the kept connection would pin SQLite's WAL: no checkpoint could empty it, and the
+    file would grow all day. A checkpoint from elsewhere must find nobody in its way."""
+    import sqlite3
+
+    browser_client.login(make_user().username)
+    assert all(answer.status_code == 200 for answer in _beat_twice(browser_client, course.active_lessons[0].id))
+    db.session.remove()
+    checkpoint = sqlite3.connect(db.engine.url.database)
+    try:
+        busy, _log, _done = checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        checkpoint.close()
+    assert busy == 0
+
+
+@pytest.mark.postgres
+def test_a_kept_postgresql_connection_is_idle_between_heartbeats_and_replaced_when_cut(
+        tmp_path, media_dir, test_video, postgres_url):
+    """Idle, not 'idle in transaction' (which would hold locks and block VACUUM); and when the server cuts
+    it (as a restart or an administrator's pg_terminate_backend does) the next heartbeat is still answered
+    and credited, on a new connection."""
+    from sqlalchemy import text
+
+    from lms.accounts.services import create_user, get_or_create_unit
+    from lms.courses.importer import import_package
+    from tests.conftest import BrowserLikeClient
+
+    app = _make_app(tmp_path, database_url=postgres_url, data_dir=media_dir)
+    app.config["TESTING"] = False  # as in production: a lost connection is an answer, not a raise
+    try:
+        with app.app_context():
+            get_or_create_unit("county", "垫江县", "county")
+            create_user("viewer", "观众", "correct-horse", "learner", "elder", "county")
+            course, _ = import_package(write_package(tmp_path / "content", test_video))
+            lesson_id = course.active_lessons[0].id
+            db.session.commit()
+            client = BrowserLikeClient(app.test_client())
+            client.login("viewer")
+            assert all(answer.status_code == 200 for answer in _beat_twice(client, lesson_id))
+            kept = services._held.connection.dbapi_connection.info.backend_pid
+
+            def state_of(pid):
+                return db.session.execute(text("SELECT state FROM pg_stat_activity WHERE pid = :pid"),
+                                          {"pid": pid}).scalar()
+
+            assert state_of(kept) == "idle"
+            db.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": kept})
+            db.session.commit()
+            answer = client.heartbeat(lesson_id, {"player": "p", "seq": 3, "position": 1.5, "intervals": [[0.5, 1.5]]})
+            assert answer.status_code == 200, answer.get_data(as_text=True)
+            assert services._held.connection.dbapi_connection.info.backend_pid != kept
+            watched = db.session.query(LessonProgress.watched_seconds).filter_by(lesson_id=lesson_id).scalar()
+            assert watched == pytest.approx(answer.get_json()["watched_seconds"])
+            db.session.remove()
+    finally:
+        with app.app_context():
+            services._drop_heartbeat_connection()
+            db.session.remove()
+            db.engine.dispose()

@@ -1,7 +1,9 @@
 """Course domain operations: visibility, progress heartbeats, lesson and course completion."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
@@ -179,6 +181,36 @@ class RawStatement:
 _raw_statements_by_dialect: dict = {}
 
 
+class _HeldConnection(threading.local):
+    pool = None
+    connection = None
+
+
+_held = _HeldConnection()
+
+
+def _heartbeat_connection(engine):
+    """This thread's own driver connection for heartbeats, kept from one to the next outside the pool:
+    a checkout and check-in cost more than the heartbeat's SQL on SQLite, and on PostgreSQL the pool's
+    pre-ping is a round trip of its own. It is idle between heartbeats (committed or rolled back, no
+    transaction open, no lock held); a lost one is dropped (record_heartbeat) and the request re-run
+    (lms/db_resilience.py); a disposed engine (a new pool) gets a new one."""
+    if _held.connection is not None and _held.pool is engine.pool:
+        return _held.connection
+    _drop_heartbeat_connection()
+    connection = engine.raw_connection()  # made by the pool: its connect-time set-up (SQLite's pragmas) applies
+    connection.detach()  # closed by us, not returned to the pool
+    _held.pool, _held.connection = engine.pool, connection
+    return connection
+
+
+def _drop_heartbeat_connection() -> None:
+    connection, _held.connection, _held.pool = _held.connection, None, None
+    if connection is not None:
+        with contextlib.suppress(Exception):  # already broken: nothing more to lose
+            connection.close()
+
+
 def _raw_heartbeat_statements():
     dialect = db.engine.dialect
     compiled = _raw_statements_by_dialect.get(dialect.name)
@@ -213,8 +245,8 @@ def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: in
     `verify_user` (called with the user's session version, active and must-change-password as read),
     NotVerified when it says no. Every refusal comes before anything is written.
     Retries when a concurrent heartbeat updated the same rows first (optimistic locking).
-    The hottest path of the site: in the usual case one SELECT and two UPDATEs on a pooled driver
-    connection of its own (RawStatement), committed with others on SQLite (group_commit).
+    The hottest path of the site: in the usual case one SELECT and two UPDATEs on the thread's kept
+    driver connection (RawStatement, _heartbeat_connection), committed with others on SQLite (group_commit).
     """
     config = current_app.config
     user_id = user.id
@@ -224,7 +256,7 @@ def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: in
         db.session.commit()
     read, writes = _raw_heartbeat_statements()
     keys = {"user_id": user_id, "lesson_id": lesson_id}
-    connection = db.engine.raw_connection()
+    connection = _heartbeat_connection(db.engine)
     try:
         cursor = connection.cursor()
         for _attempt in range(attempts):
@@ -249,12 +281,12 @@ def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: in
                 break
         else:
             raise StaleDataError("heartbeat: the progress row kept changing (%d attempts)" % attempts)
-    except db.engine.dialect.loaded_dbapi.Error as error:
-        if db.engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
-            connection.invalidate(error)  # a restart: dropped, not put back to fail its reset in the pool
+    except (NotVerified, LessonNotVisible, LeaseLost, crediting.HeartbeatRejected):
+        raise  # refused before writing, rolled back: the connection is as good as before
+    except BaseException:
+        # whatever went wrong (a restart, a timeout, a bug), the next heartbeat starts on a new connection
+        _drop_heartbeat_connection()
         raise
-    finally:
-        connection.close()
     record = course_record(user_id, facts["course_id"]) if result.video_done or result.lesson_completed else None
     if result.video_done and record is None:  # the video may have finished the lesson, or the course
         settled = completion.settle_completion(user_id, facts["course_id"])

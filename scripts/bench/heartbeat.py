@@ -9,7 +9,8 @@ For each database (a temporary SQLite file; PostgreSQL too when 127.0.0.1:5432 i
 throw-away database that is dropped afterwards) it seeds one course and N signed-in viewers, starts
 gunicorn on the real app, drives N concurrent viewers each sending heartbeats back-to-back on a
 keep-alive connection (a closed loop: the worst case, far above the real rate of one per 10 s), then
-does the same against a bare Flask app whose endpoint returns the same JSON. It prints requests/s,
+does the same against a bare Flask app whose endpoint returns the same JSON. It prints requests/s, the
+workers' CPU per answer (steadier than requests/s when something else shares the cores),
 the ratio real/bare, and p50/p99 latency. At the real pace (--interval, --paced-viewers; --paced
 is 1,000 viewers × one heartbeat per 10 s for 60 s) each heartbeat opens its own connection, as a
 browser does after its keep-alive lapsed (gunicorn's is 5 s); the connect counts in its latency.
@@ -33,6 +34,8 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from signin import workers_cpu_seconds  # noqa: E402  (this folder's sign-in bench)
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 USER_AGENT = "kepu-bench"
 BARE_APP = textwrap.dedent('''
@@ -200,7 +203,10 @@ def measure(label: str, env: dict, args, workdir: Path):
         proc, port = start_gunicorn(spec, env, args.workers, args.threads, cwd)
         try:
             asyncio.run(drive(port, path, credentials[:5], 2))  # warm up (imports, connections)
+            cpu_before = workers_cpu_seconds(proc.pid)
             results[name] = asyncio.run(drive(port, path, credentials[:args.viewers], args.seconds))
+            # the workers' own CPU per answer: steadier than req/s when something else shares the cores
+            results[name]["cpu_ms"] = (workers_cpu_seconds(proc.pid) - cpu_before) * 1000 / max(1, results[name]["n"])
             if args.interval and name == "kepu heartbeat":
                 paced = asyncio.run(drive(port, path, credentials[:args.paced_viewers], args.paced_seconds,
                                           args.interval))
@@ -210,11 +216,14 @@ def measure(label: str, env: dict, args, workdir: Path):
     real, bare = results["kepu heartbeat"], results["bare Flask"]
     print(f"\n== {label}: {args.viewers} concurrent viewers, {args.seconds:.0f} s each, gunicorn "
           f"--workers {args.workers} --threads {args.threads} (gthread), {os.cpu_count()} CPUs")
-    print(f"{'endpoint':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'non-200':>9}")
+    print(f"{'endpoint':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'non-200':>9}"
+          f"{'worker CPU ms/req':>19}")
     for name, r in results.items():
         print(f"{name:<16}{r['rps']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{r['n']:>10}{r['errors']:>9}"
+              f"{r['cpu_ms']:>19.3f}"
               + (f"  {r['statuses']}" if r["errors"] else ""))
-    print(f"throughput ratio kepu/bare = {real['rps'] / bare['rps']:.2f}  (aim ≥ 0.5)")
+    print(f"throughput ratio kepu/bare = {real['rps'] / bare['rps']:.2f}  (aim ≥ 0.5); "
+          f"worker CPU per answer bare/kepu = {bare['cpu_ms'] / real['cpu_ms']:.2f}")
     if args.interval:
         print(f"real pace: {args.paced_viewers} viewers × one heartbeat per {args.interval:.0f} s for "
               f"{args.paced_seconds:.0f} s → {paced['rps']:.0f} req/s, p50 {paced['p50']:.1f} ms, "
