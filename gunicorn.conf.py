@@ -14,7 +14,7 @@ import os
 from gunicorn.workers import gthread
 
 MEMORY_RESERVE_MB = 1024  # the system, nginx, `lms worker` and one ffmpeg transcode
-MEMORY_PER_WORKER_MB = 150  # ~110 MB USS measured by scripts/bench/memory.py, plus headroom; measure yours (docs/deploy.md)
+MEMORY_PER_WORKER_MB = 150  # ~80 MB USS measured by scripts/bench/memory.py, plus a certificate being drawn (~45 MB); measure yours (docs/deploy.md)
 
 
 def _memory_mb() -> int | None:
@@ -82,3 +82,17 @@ def post_fork(server, worker):
 
     if server.cfg.preload_app and _flask_app(server):
         preload.after_fork(_flask_app(server))
+
+
+# a worker that falls idle having grown gives malloc's free pages back (lms/preload.py, lms/memory.py)
+def pre_request(worker, req):
+    from lms import preload
+
+    worker.log.debug("%s %s", req.method, req.path)  # gunicorn's own pre_request
+    preload.request_started()
+
+
+def post_request(worker, req, environ, resp):
+    from lms import preload
+
+    preload.request_finished()
