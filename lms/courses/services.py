@@ -207,8 +207,10 @@ def _heartbeat_connection(engine):
 def _drop_heartbeat_connection() -> None:
     connection, _held.connection, _held.pool = _held.connection, None, None
     if connection is not None:
-        with contextlib.suppress(Exception):  # already broken: nothing more to lose
-            connection.close()
+        # the driver's own close: the pool's would first try a rollback on a connection that may be lost,
+        # and log the failure as an error with two tracebacks (one per thread at each database restart)
+        with contextlib.suppress(Exception):
+            connection.dbapi_connection.close()
 
 
 def _raw_heartbeat_statements():
