@@ -79,7 +79,11 @@ def pre_fork(server, worker):
 
 def post_fork(server, worker):
     from lms import preload
+    from lms.accounts import passwords
 
+    # the workers share the cores: a worker's 4 threads hash cores ÷ workers passwords at a time (at least
+    # one), the rest wait, and a sign-in day's page loads and redirects are not starved (lms/accounts/passwords.py)
+    passwords.limit_concurrent_hashing((os.cpu_count() or 1) // server.cfg.workers)
     if server.cfg.preload_app and _flask_app(server):
         preload.after_fork(_flask_app(server))
 

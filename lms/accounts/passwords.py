@@ -1,21 +1,29 @@
 """Every password and tablet PIN is hashed and checked here, and only here.
 
 New hashes are Argon2id (argon2-cffi) with the cost in config PASSWORD_ARGON2 (lms/config.py says
-why those numbers). Hashes made before — werkzeug's scrypt and pbkdf2 — still verify; `needs_rehash`
-says so, and sign-in (lms/accounts/services.py) and PIN entry (lms/classroom/services.py) store a new
-hash in the same commit as the successful check, so old hashes disappear as people sign in.
+why those numbers); checks run on one block of memory reused by each (lms/accounts/argon2_reuse.py).
+Hashes made before — werkzeug's scrypt and pbkdf2 — still verify; `needs_rehash` says so, and sign-in
+(lms/accounts/services.py) and PIN entry (lms/classroom/services.py) store a new hash in the same
+commit as the successful check, so old hashes disappear as people sign in.
+
+Every hash computed or checked here takes one of the process's hashing slots (`limit_concurrent_hashing`):
+gunicorn's workers share the cores, so each worker hashes a bounded few at a time, and the threads that
+only render a page or answer a redirect are not left waiting behind a pile of hash checks.
 """
 from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import secrets
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_app_context
 from werkzeug.security import check_password_hash
 
+from lms.accounts import argon2_reuse
 from lms.config import PASSWORD_ARGON2
 
 ARGON2_PREFIX = "$argon2"
@@ -23,9 +31,21 @@ ARGON2_PREFIX = "$argon2"
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 
+# hash computations at once in this process; gunicorn's post_fork sets cores ÷ workers (gunicorn.conf.py)
+_hashing_slots = threading.BoundedSemaphore(os.cpu_count() or 1)
+
+
+def limit_concurrent_hashing(slots: int) -> None:
+    """At most `slots` (≥ 1) hash computations at once in this process; the others wait their turn.
+    Set before the process serves requests."""
+    global _hashing_slots
+    _hashing_slots = threading.BoundedSemaphore(max(1, slots))
+
 
 def hash_password(password: str) -> str:
-    return _hasher().hash(password)
+    hasher = _hasher()
+    with _hashing_slots:
+        return hasher.hash(password)
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
@@ -34,12 +54,16 @@ def verify_password(stored_hash: str, password: str) -> bool:
     if not stored_hash:
         return False
     if stored_hash.startswith(ARGON2_PREFIX):
+        hasher = _hasher()
         try:
-            return _hasher().verify(stored_hash, password)
+            with _hashing_slots:
+                matches = argon2_reuse.verify(stored_hash, password, hasher.memory_cost)  # None: not there
+                return hasher.verify(stored_hash, password) if matches is None else matches
         except (VerificationError, InvalidHashError):  # VerifyMismatchError is a VerificationError
             return False
     try:
-        return check_password_hash(stored_hash, password)
+        with _hashing_slots:
+            return check_password_hash(stored_hash, password)
     except ValueError:  # an unknown method ("md5$…") or a damaged cost field
         return False
 
@@ -77,7 +101,8 @@ def _hasher_for(parameters: tuple[int, int, int]) -> PasswordHasher:
 
 @functools.cache
 def _dummy_hash(parameters: tuple[int, int, int]) -> str:
-    return _hasher_for(parameters).hash(secrets.token_urlsafe(16))
+    with _hashing_slots:
+        return _hasher_for(parameters).hash(secrets.token_urlsafe(16))
 
 
 def _return_hash_memory() -> None:

@@ -84,10 +84,11 @@ def authenticate(username: str, password: str, address: str | None) -> User | No
     # an unknown account costs the same hash check as a known one, so timing tells nothing either
     matches = passwords.verify_password(user.password_hash if user else passwords.dummy_hash(), password)
     if matches and user is not None and user.active:
-        if passwords.needs_rehash(user.password_hash):  # an older hash: replaced, in forgive's commit
+        if passwords.needs_rehash(user.password_hash):  # an older hash: replaced, in settle's commit
             user.password_hash = passwords.hash_password(password)
-        throttle.forgive(attempt, FORGIVEN_ON_SUCCESS)
-        throttle.give_back(attempt, ("password-address",))  # a school's class behind one address
+        # the account's counts forgotten; the address gets back this sign-in's (a school's class behind
+        # one address); one commit
+        throttle.settle(attempt, FORGIVEN_ON_SUCCESS, ("password-address",))
         return user
     if attempt.wait_if_wrong:
         raise SignInThrottled(attempt.wait_if_wrong)

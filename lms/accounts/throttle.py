@@ -4,6 +4,10 @@ An attempt is counted as a failure *before* its password (or PIN) is checked: a 
 UPDATE reserves it, so however many requests arrive at once, no more passwords are checked than the
 limit allows. A right password forgives the reservation afterwards.
 
+A sign-in writes twice: one transaction reserves every key of the attempt (all or none), one settles
+a right answer (with the caller's pending changes, such as an upgraded hash). Keys are locked in the
+attempt's order both times, so two PostgreSQL transactions never wait on each other in a circle.
+
 Each scope has a `Rule`: `limit` failures are free; then each further attempt waits, 30 s, 60 s,
 2 min … up to `longest_wait`. A count whose window has passed starts afresh. Limits are per subject
 and source (an account and a client address, a learner and a tablet), so a guesser elsewhere slows
@@ -11,13 +15,17 @@ only themselves, plus looser limits across sources and across subjects (config S
 """
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import math
+import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lms.accounts.models import SignInThrottle, utcnow
@@ -25,6 +33,9 @@ from lms.extensions import db
 
 # compare-and-set rounds before giving up; each lost round means another request was counted
 MAX_ROUNDS = 200
+
+# SQLite's writers take turns here (_writers_take_turns): threads on this lock, processes on a lock file
+_thread_turn = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -113,24 +124,33 @@ def reserve(keys: list[Key], now: datetime | None = None) -> Attempt:
     wait = _longest_wait(keys, now)
     if wait:
         raise Throttled(wait)
-    done: list[Reservation] = []
-    try:
-        for key in keys:
-            done.append(_reserve_one(key, rule(key.scope), now))
-    except Throttled:
-        for reservation in done:  # another request got there first: this attempt is not checked
-            _undo(reservation)
-        raise
-    return Attempt(tuple(done), now)
+    with _writers_take_turns():
+        try:
+            rows = _rows(keys)
+            done = tuple(_reserve_one(key, rule(key.scope), now, rows.get(key)) for key in keys)
+        except BaseException:  # Throttled: another request got there first; nothing of this attempt is counted
+            db.session.rollback()
+            raise
+        db.session.commit()  # every key's count in one commit
+    return Attempt(done, now)
+
+
+def settle(attempt: Attempt, forgiven: tuple[str, ...], given_back: tuple[str, ...]) -> None:
+    """A right answer, in one commit with whatever the caller has pending: the counts of the scopes in
+    `forgiven` are forgotten (`forgive`), this attempt's own count in `given_back` is returned (`give_back`)."""
+    with _writers_take_turns():
+        for reservation in attempt.reservations:  # reserve's order: the same lock order
+            if reservation.key.scope in forgiven:
+                db.session.execute(delete(SignInThrottle).where(_any_key([reservation.key])))
+            elif reservation.key.scope in given_back:
+                _give_back_one(reservation)
+        db.session.commit()
 
 
 def forgive(attempt: Attempt, scopes: tuple[str, ...]) -> None:
     """A right password: the failures counted in these scopes are forgotten (not those across
     subjects, or a sprayer could reset their own count by signing in to an account of theirs)."""
-    keys = [r.key for r in attempt.reservations if r.key.scope in scopes]
-    if keys:
-        db.session.execute(delete(SignInThrottle).where(_any_key(keys)))
-        db.session.commit()
+    settle(attempt, scopes, ())
 
 
 def clear(scopes: tuple[str, ...], subject: str | None = None, source: str | None = None) -> int:
@@ -169,6 +189,41 @@ def purge(now: datetime | None = None) -> int:
 
 # --- the compare-and-set ---------------------------------------------------------------------------
 
+@contextmanager
+def _writers_take_turns():
+    """On SQLite, one throttle transaction at a time across threads and processes. SQLite lets one writer
+    in; one that finds it busy sleeps in growing steps (up to 100 ms) before it tries again, so in a burst
+    of sign-ins these short transactions waited up to 2 s (measured). Here they queue on a lock and a
+    lock file beside the database, and each is woken as soon as the one before commits. Only speed
+    depends on it (the compare-and-set keeps the counts right), so a lock file that cannot be opened
+    leaves processes to SQLite's own waiting. PostgreSQL locks rows: nothing to do."""
+    path = _turn_file_path()
+    if path is None:
+        yield
+        return
+    with _thread_turn:
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            descriptor = None
+        try:
+            if descriptor is not None:
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            if descriptor is not None:
+                os.close(descriptor)  # and the lock with it
+
+
+def _turn_file_path() -> str | None:
+    """The lock file of a SQLite database file; None for PostgreSQL and in-memory databases."""
+    url = db.session.get_bind().url
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return database + ".signin-lock"
+
+
 def _any_key(keys: list[Key]):
     return or_(*(and_(SignInThrottle.scope == k.scope, SignInThrottle.subject == k.subject,
                       SignInThrottle.source == k.source) for k in keys))
@@ -189,16 +244,20 @@ def give_back(attempt: Attempt, scopes: tuple[str, ...]) -> None:
     more — earlier failures stand. Shared keys (an address, a class tablet) use this, so a class of 40
     signing in behind one school address is not stopped by its own successes, while a sprayer who signs
     in to an account of their own gets back only that sign-in's count."""
-    for reservation in attempt.reservations:
-        if reservation.key.scope not in scopes:
-            continue
-        if _undo(reservation):
-            continue
-        # others counted since: take one off without touching a wait they may have started
-        db.session.execute(
-            update(SignInThrottle).where(SignInThrottle.id == reservation.row_id, SignInThrottle.failures > 0)
-            .values(failures=SignInThrottle.failures - 1).execution_options(synchronize_session=False))
-        db.session.commit()
+    settle(attempt, (), scopes)
+
+
+def _give_back_one(reservation: Reservation) -> None:
+    """One UPDATE: the row as it was before the reservation when nobody has counted since; else one
+    failure fewer, without touching a wait the others may have started (the caller commits)."""
+    before, untouched = reservation.before, _same_state(reservation.after)
+    db.session.execute(
+        update(SignInThrottle).where(SignInThrottle.id == reservation.row_id,
+                                     or_(untouched, SignInThrottle.failures > 0))
+        .values(failures=case((untouched, before.failures), else_=SignInThrottle.failures - 1),
+                window_start=case((untouched, before.window_start), else_=SignInThrottle.window_start),
+                blocked_until=case((untouched, before.blocked_until), else_=SignInThrottle.blocked_until))
+        .execution_options(synchronize_session=False))
 
 
 def _insert_counted(key: Key, rule: Rule, now: datetime) -> Reservation | None:
@@ -211,7 +270,6 @@ def _insert_counted(key: Key, rule: Rule, now: datetime) -> Reservation | None:
         scope=key.scope, subject=key.subject, source=key.source, failures=after.failures,
         window_start=after.window_start, blocked_until=after.blocked_until,
     ).on_conflict_do_nothing(index_elements=["scope", "subject", "source"]).returning(SignInThrottle.id)).first()
-    db.session.commit()
     return Reservation(key, inserted.id, before, after, rule.limit) if inserted else None
 
 
@@ -222,15 +280,24 @@ def _same_state(state: _State):
                 blocked)
 
 
-def _reserve_one(key: Key, rule: Rule, now: datetime) -> Reservation:
+_ROW = (SignInThrottle.id, SignInThrottle.failures, SignInThrottle.window_start, SignInThrottle.blocked_until)
+
+
+def _rows(keys: list[Key]) -> dict:
+    """The keys' rows, in one SELECT."""
+    query = select(SignInThrottle.scope, SignInThrottle.subject, SignInThrottle.source, *_ROW).where(_any_key(keys))
+    return {Key(row.scope, row.subject, row.source): row for row in db.session.execute(query)}
+
+
+def _reserve_one(key: Key, rule: Rule, now: datetime, row) -> Reservation:
+    """Count one failure on `key`, whose row was just read as `row` (None: no row yet); a round lost to
+    another request reads the row again."""
     for _ in range(MAX_ROUNDS):
-        row = db.session.execute(select(
-            SignInThrottle.id, SignInThrottle.failures, SignInThrottle.window_start, SignInThrottle.blocked_until,
-        ).where(_any_key([key]))).first()
         if row is None:
             reservation = _insert_counted(key, rule, now)
             if reservation:
                 return reservation
+            row = db.session.execute(select(*_ROW).where(_any_key([key]))).first()
             continue
         before = _State(row.failures, row.window_start, row.blocked_until)
         if _seconds_until(before.blocked_until, now):
@@ -243,19 +310,8 @@ def _reserve_one(key: Key, rule: Rule, now: datetime) -> Reservation:
             update(SignInThrottle).where(SignInThrottle.id == row.id, _same_state(before))
             .values(failures=after.failures, window_start=after.window_start, blocked_until=after.blocked_until)
             .execution_options(synchronize_session=False)).rowcount
-        db.session.commit()
         if changed == 1:
             return Reservation(key, row.id, before, after, rule.limit)
+        row = db.session.execute(select(*_ROW).where(_any_key([key]))).first()
     raise Throttled(1)  # endless contention: refuse rather than check unbounded
 
-
-def _undo(reservation: Reservation) -> bool:
-    """Give back a reservation whose attempt was never checked, unless others have counted since
-    (False then)."""
-    before, after = reservation.before, reservation.after
-    changed = db.session.execute(
-        update(SignInThrottle).where(SignInThrottle.id == reservation.row_id, _same_state(after))
-        .values(failures=before.failures, window_start=before.window_start, blocked_until=before.blocked_until)
-        .execution_options(synchronize_session=False)).rowcount
-    db.session.commit()
-    return changed == 1
