@@ -255,3 +255,19 @@ def test_sqlite_throttle_writers_wait_their_turn(app):
     assert done.wait(10)
     thread.join()
 
+
+
+def test_a_right_pin_on_a_class_tablet_commits_twice_and_leaves_the_tablet_its_count(app, make_user, commits):
+    """A PIN sign-in settles like a password: the learner's counts forgotten and this try given back to the
+    tablet (a class of 40 signs in on one) in one commit after the one that reserved it."""
+    from lms.classroom.services import verify_pin
+
+    with app.app_context():
+        learner = db.session.merge(make_user())
+        learner.pin_hash = passwords.hash_password("2468")
+        db.session.commit()
+        commits.clear()
+        verify_pin(learner, "2468", "tablet-1")
+        assert len(commits) == 2
+        rows = {row.scope: row.failures for row in SignInThrottle.query}
+        assert rows.get("pin", 0) == rows.get("pin-learner", 0) == rows.get("pin-tablet", 0) == 0

@@ -119,10 +119,11 @@ def verify_pin(learner: User, pin: str, tablet: str) -> None:
         raise PinLocked(exc.retry_after) from None
     pin = (pin or "").strip()
     if PIN_RE.match(pin) and passwords.verify_password(learner.pin_hash, pin):
-        if passwords.needs_rehash(learner.pin_hash):  # an older hash: replaced, in forgive's commit
+        if passwords.needs_rehash(learner.pin_hash):  # an older hash: replaced, in settle's commit
             learner.pin_hash = passwords.hash_password(pin)
-        throttle.forgive(attempt, LEARNER_PIN_SCOPES)
-        throttle.give_back(attempt, ("pin-tablet",))  # a whole class signs in on one tablet
+        # the learner's counts forgotten; the tablet gets back this try's (a whole class signs in on one
+        # tablet); one commit
+        throttle.settle(attempt, LEARNER_PIN_SCOPES, ("pin-tablet",))
         return
     if attempt.wait_if_wrong:
         raise PinLocked(attempt.wait_if_wrong)
