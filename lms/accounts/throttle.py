@@ -297,7 +297,7 @@ def _reserve_one(key: Key, rule: Rule, now: datetime, row) -> Reservation:
             reservation = _insert_counted(key, rule, now)
             if reservation:
                 return reservation
-            row = db.session.execute(select(*_ROW).where(_any_key([key]))).first()
+            row = _rows([key]).get(key)
             continue
         before = _State(row.failures, row.window_start, row.blocked_until)
         if _seconds_until(before.blocked_until, now):
@@ -312,6 +312,6 @@ def _reserve_one(key: Key, rule: Rule, now: datetime, row) -> Reservation:
             .execution_options(synchronize_session=False)).rowcount
         if changed == 1:
             return Reservation(key, row.id, before, after, rule.limit)
-        row = db.session.execute(select(*_ROW).where(_any_key([key]))).first()
+        row = _rows([key]).get(key)
     raise Throttled(1)  # endless contention: refuse rather than check unbounded
 
