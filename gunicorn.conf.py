@@ -38,7 +38,8 @@ def _default_workers() -> int:
 workers = int(os.environ.get("WEB_CONCURRENCY") or _default_workers())
 # the master loads the app (and jieba, fpdf2: lms/preload.py) once; workers share those pages, copy-on-write
 preload_app = True
-worker_class = "gthread"
+# gunicorn's gthread worker, accepting a new connection only while among the least busy (lms/web_worker.py)
+worker_class = "lms.web_worker.FairThreadWorker"
 threads = 4
 # gthread workers tell the arbiter they are alive between requests, so this catches a stuck worker,
 # not a slow request (requests run in threads)

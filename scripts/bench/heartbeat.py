@@ -3,6 +3,7 @@
 worker settings, driven by the same load generator in one run.
 
     .venv/bin/python scripts/bench/heartbeat.py [--viewers 300] [--seconds 20] [--workers 2] [--threads 4]
+                                                [--worker-class gthread]
     .venv/bin/python scripts/bench/heartbeat.py --paced     # also 1,000 viewers at the real pace for 60 s
 
 For each database (a temporary SQLite file; PostgreSQL too when 127.0.0.1:5432 is reachable, in a
@@ -23,6 +24,7 @@ import asyncio
 import json
 import os
 import random
+import runpy
 import secrets
 import socket
 import subprocess
@@ -102,13 +104,13 @@ def seed(env: dict, viewers: int) -> tuple[int, list[tuple[str, str]]]:
     return lesson_id, credentials
 
 
-def start_gunicorn(app_spec: str, env: dict, workers: int, threads: int, cwd: Path):
+def start_gunicorn(app_spec: str, env: dict, workers: int, threads: int, cwd: Path, worker_class: str):
     port = free_port()
     proc = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "--workers", str(workers), "--threads", str(threads),
-         "--worker-class", "gthread", "--keep-alive", "5", "--backlog", "2048", "--log-level", "warning",
+         "--worker-class", worker_class, "--keep-alive", "5", "--backlog", "2048", "--log-level", "warning",
          "--bind", f"127.0.0.1:{port}", app_spec],
-        cwd=str(cwd), env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=str(cwd), env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -200,7 +202,7 @@ def measure(label: str, env: dict, args, workdir: Path):
     (workdir / "bare_app.py").write_text(BARE_APP)
     results = {}
     for name, spec, cwd in (("kepu heartbeat", "wsgi:app", ROOT), ("bare Flask", "bare_app:app", workdir)):
-        proc, port = start_gunicorn(spec, env, args.workers, args.threads, cwd)
+        proc, port = start_gunicorn(spec, env, args.workers, args.threads, cwd, args.worker_class)
         try:
             asyncio.run(drive(port, path, credentials[:5], 2))  # warm up (imports, connections)
             cpu_before = workers_cpu_seconds(proc.pid)
@@ -215,7 +217,7 @@ def measure(label: str, env: dict, args, workdir: Path):
             proc.wait(timeout=20)
     real, bare = results["kepu heartbeat"], results["bare Flask"]
     print(f"\n== {label}: {args.viewers} concurrent viewers, {args.seconds:.0f} s each, gunicorn "
-          f"--workers {args.workers} --threads {args.threads} (gthread), {os.cpu_count()} CPUs")
+          f"--workers {args.workers} --threads {args.threads} --worker-class {args.worker_class}, {os.cpu_count()} CPUs")
     print(f"{'endpoint':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'non-200':>9}"
           f"{'worker CPU ms/req':>19}")
     for name, r in results.items():
@@ -244,6 +246,8 @@ def main():
     parser.add_argument("--paced", action="store_true",
                         help="the issue's real-pace target: 1,000 viewers, one heartbeat each per 10 s, for 60 s")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--worker-class", default=runpy.run_path(str(ROOT / "gunicorn.conf.py"))["worker_class"],
+                        help="for both apps (default: gunicorn.conf.py's, as deployed)")
     args = parser.parse_args()
     if args.paced:
         args.interval, args.paced_viewers, args.paced_seconds = 10.0, 1000, 60.0

@@ -232,7 +232,7 @@ def main():
             proc.wait(timeout=30)
         workers = args.workers or f"{len(rss)} (gunicorn.conf.py)"
         print(f"\n== {args.learners} learners, {args.concurrency} at a time, gunicorn --workers {workers} "
-              f"(gthread, 4 threads), SQLite, {os.cpu_count()} CPUs; "
+              f"({os.environ.get('GUNICORN_CMD_ARGS') or 'gunicorn.conf.py'}), SQLite, {os.cpu_count()} CPUs; "
               f"{'old scrypt hashes, upgraded as they sign in' if args.old_hashes else 'Argon2id hashes'}; "
               f"load average {load:.1f} before the burst")
         print(f"{'server':<10}{'wall s':>9}{'p50 s':>9}{'p95 s':>9}{'p99 s':>9}{'max s':>9}{'sign-ins':>9}{'failed':>8}")
