@@ -26,7 +26,7 @@ from multiprocessing.sharedctypes import RawArray
 
 from gunicorn.workers.gthread import ThreadWorker
 
-SLOTS = 256  # workers of one gunicorn at once (including those starting while others stop)
+SLOTS = 64  # workers of one gunicorn at once (a dead one's slot is taken again by the next to start)
 PAUSE_SECONDS = 0.1  # the longest a busier worker stays out of accepting
 
 # made at import, in the master (gunicorn loads the worker class before forking): shared by its workers
