@@ -61,15 +61,6 @@ def release_slot(slot: int) -> None:
             _pids[slot], _loads[slot] = 0, 0
 
 
-def least_load(own_slot: int) -> int:
-    """The least load among the other live workers (a large number when there are none)."""
-    least = 1 << 30
-    for slot in range(SLOTS):
-        if slot != own_slot and _pids[slot] and _loads[slot] < least:
-            least = _loads[slot]
-    return least
-
-
 class FairThreadWorker(ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -108,14 +99,10 @@ class FairThreadWorker(ThreadWorker):
         super().accept(listener)
 
     def _busier_than_others(self) -> bool:
-        least = least_load(self.slot)
-        if self.load <= least:
-            return False
-        # a worker that was killed keeps its slot until a new one takes it: trust only live ones
-        for slot in range(SLOTS):
-            if slot != self.slot and _pids[slot] and _loads[slot] < self.load and _alive(_pids[slot]):
-                return True
-        return False
+        """Another live worker has fewer requests in hand (a killed one keeps its slot, and its last
+        load, until a new worker takes the slot: only live ones count)."""
+        return any(slot != self.slot and _pids[slot] and _loads[slot] < self.load and _alive(_pids[slot])
+                   for slot in range(SLOTS))
 
     def set_accept_enabled(self, enabled):
         if enabled and self._paused_until is not None:

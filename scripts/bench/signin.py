@@ -4,6 +4,7 @@ ratio when KOLIBRI_URL names one.
 
     .venv/bin/python scripts/bench/signin.py [--learners 200] [--concurrency 50] [--workers N] [--old-hashes]
     KOLIBRI_URL=http://127.0.0.1:8080 KOLIBRI_USERS=users.txt .venv/bin/python scripts/bench/signin.py
+    GUNICORN_CMD_ARGS="--worker-class gthread" .venv/bin/python scripts/bench/signin.py   # gunicorn's own worker
 
 It builds a throw-away instance (temporary SQLite database, instance and data folders), creates the
 learners (their passwords hashed as the app hashes them; with --old-hashes as werkzeug scrypt, as
@@ -231,8 +232,10 @@ def main():
             proc.terminate()
             proc.wait(timeout=30)
         workers = args.workers or f"{len(rss)} (gunicorn.conf.py)"
+        overrides = os.environ.get("GUNICORN_CMD_ARGS")  # e.g. "--worker-class gthread", for an A/B
         print(f"\n== {args.learners} learners, {args.concurrency} at a time, gunicorn --workers {workers} "
-              f"({os.environ.get('GUNICORN_CMD_ARGS') or 'gunicorn.conf.py'}), SQLite, {os.cpu_count()} CPUs; "
+              f"({f'GUNICORN_CMD_ARGS={overrides}' if overrides else 'its worker class'}, 4 threads), SQLite, "
+              f"{os.cpu_count()} CPUs; "
               f"{'old scrypt hashes, upgraded as they sign in' if args.old_hashes else 'Argon2id hashes'}; "
               f"load average {load:.1f} before the burst")
         print(f"{'server':<10}{'wall s':>9}{'p50 s':>9}{'p95 s':>9}{'p99 s':>9}{'max s':>9}{'sign-ins':>9}{'failed':>8}")
