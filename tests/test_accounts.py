@@ -60,12 +60,12 @@ def test_right_password_forgives_its_account_but_not_its_address(app):
     """A sprayer who signs in to an account of their own keeps their address's count."""
     from lms.accounts.models import utcnow
     from lms.accounts.services import FORGIVEN_ON_SUCCESS
-    from lms.accounts.throttle import Key, forgive, reserve
+    from lms.accounts.throttle import Key, reserve, settle
 
     keys = [Key("password", "zhang", "10.0.0.1"), Key("password-address", "10.0.0.1")]
     for _ in range(3):
         attempt = reserve(keys)
-    forgive(attempt, FORGIVEN_ON_SUCCESS)
+    settle(attempt, FORGIVEN_ON_SUCCESS, ())
     assert reserve(keys).tries_left == 4 and reserve([keys[1]]).tries_left == 30 - 5
 
 

@@ -13,6 +13,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import event
 
+from lms import sqlite_turns
 from lms.accounts import argon2_reuse, passwords, throttle
 from lms.accounts.models import SignInThrottle
 from lms.extensions import db
@@ -212,7 +213,7 @@ def test_giving_back_after_others_counted_takes_off_one_and_keeps_their_wait(app
         row = db.session.query(SignInThrottle).one()
         assert row.failures == 3 and row.blocked_until is not None
         blocked_until = row.blocked_until
-        throttle.give_back(mine, ("password-address",))
+        throttle.settle(mine, (), ("password-address",))
         db.session.expire_all()
         row = db.session.query(SignInThrottle).one()
         assert row.failures == 2 and row.blocked_until == blocked_until
@@ -225,7 +226,7 @@ def test_giving_back_untouched_restores_the_row(app):
         before = db.session.query(SignInThrottle).one()
         failures, window_start = before.failures, before.window_start
         mine = throttle.reserve(school)
-        throttle.give_back(mine, ("password-address",))
+        throttle.settle(mine, (), ("password-address",))
         db.session.expire_all()
         row = db.session.query(SignInThrottle).one()
         assert (row.failures, row.window_start, row.blocked_until) == (failures, window_start, None)
@@ -235,7 +236,7 @@ def test_sqlite_throttle_writers_wait_their_turn(app):
     """While another process holds the turn (the lock file beside the database), a reservation waits, and
     goes through as soon as the turn is free."""
     with app.app_context():
-        path = throttle._turn_file_path()
+        path = sqlite_turns.lock_path("signin")
         assert path and path.endswith(".signin-lock")
     holder = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # another open file: as another process
     fcntl.flock(holder, fcntl.LOCK_EX)

@@ -15,10 +15,8 @@ only themselves, plus looser limits across sources and across subjects (config S
 """
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import math
-import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from flask import current_app
 from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from lms import sqlite_turns
 from lms.accounts.models import SignInThrottle, utcnow
 from lms.extensions import db
 
@@ -85,7 +84,7 @@ class Reservation:
 
 @dataclass(frozen=True)
 class Attempt:
-    """Reserved failures, one per key; `forgive` them when the password turns out right."""
+    """Reserved failures, one per key; `settle` them when the password turns out right."""
 
     reservations: tuple[Reservation, ...]
     at: datetime
@@ -136,8 +135,14 @@ def reserve(keys: list[Key], now: datetime | None = None) -> Attempt:
 
 
 def settle(attempt: Attempt, forgiven: tuple[str, ...], given_back: tuple[str, ...]) -> None:
-    """A right answer, in one commit with whatever the caller has pending: the counts of the scopes in
-    `forgiven` are forgotten (`forgive`), this attempt's own count in `given_back` is returned (`give_back`)."""
+    """A right answer, in one commit with whatever the caller has pending.
+
+    The counts of the scopes in `forgiven` are forgotten — an account's or a learner's own, never those
+    across subjects, or a sprayer could reset their own count by signing in to an account of theirs.
+    In the scopes of `given_back` only this attempt's own count is returned, and earlier failures stand:
+    shared keys (an address, a class tablet) use this, so a class of 40 signing in behind one school
+    address is not stopped by its own successes, while a sprayer who signs in to an account of their own
+    gets back only that sign-in's count."""
     with _writers_take_turns():
         for reservation in attempt.reservations:  # reserve's order: the same lock order
             if reservation.key.scope in forgiven:
@@ -145,12 +150,6 @@ def settle(attempt: Attempt, forgiven: tuple[str, ...], given_back: tuple[str, .
             elif reservation.key.scope in given_back:
                 _give_back_one(reservation)
         db.session.commit()
-
-
-def forgive(attempt: Attempt, scopes: tuple[str, ...]) -> None:
-    """A right password: the failures counted in these scopes are forgotten (not those across
-    subjects, or a sprayer could reset their own count by signing in to an account of theirs)."""
-    settle(attempt, scopes, ())
 
 
 def clear(scopes: tuple[str, ...], subject: str | None = None, source: str | None = None) -> int:
@@ -191,37 +190,14 @@ def purge(now: datetime | None = None) -> int:
 
 @contextmanager
 def _writers_take_turns():
-    """On SQLite, one throttle transaction at a time across threads and processes. SQLite lets one writer
-    in; one that finds it busy sleeps in growing steps (up to 100 ms) before it tries again, so in a burst
-    of sign-ins these short transactions waited up to 2 s (measured). Here they queue on a lock and a
-    lock file beside the database, and each is woken as soon as the one before commits. Only speed
-    depends on it (the compare-and-set keeps the counts right), so a lock file that cannot be opened
-    leaves processes to SQLite's own waiting. PostgreSQL locks rows: nothing to do."""
-    path = _turn_file_path()
+    """On SQLite, one throttle transaction at a time across threads and processes (lms/sqlite_turns.py): in
+    a burst of sign-ins, SQLite's own waiting kept these short transactions up to 2 s (measured)."""
+    path = sqlite_turns.lock_path("signin")
     if path is None:
         yield
         return
-    with _thread_turn:
-        try:
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError:
-            descriptor = None
-        try:
-            if descriptor is not None:
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
-            yield
-        finally:
-            if descriptor is not None:
-                os.close(descriptor)  # and the lock with it
-
-
-def _turn_file_path() -> str | None:
-    """The lock file of a SQLite database file; None for PostgreSQL and in-memory databases."""
-    url = db.session.get_bind().url
-    database = url.database or ""
-    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
-        return None
-    return database + ".signin-lock"
+    with _thread_turn, sqlite_turns.turn(path):
+        yield
 
 
 def _any_key(keys: list[Key]):
@@ -237,14 +213,6 @@ def _longest_wait(keys: list[Key], now: datetime) -> int:
     ends = db.session.scalars(select(SignInThrottle.blocked_until).where(
         _any_key(keys), SignInThrottle.blocked_until > now))
     return max((_seconds_until(end, now) for end in ends), default=0)
-
-
-def give_back(attempt: Attempt, scopes: tuple[str, ...]) -> None:
-    """A right answer is not a failure: this attempt's own count in these scopes is returned, and no
-    more — earlier failures stand. Shared keys (an address, a class tablet) use this, so a class of 40
-    signing in behind one school address is not stopped by its own successes, while a sprayer who signs
-    in to an account of their own gets back only that sign-in's count."""
-    settle(attempt, (), scopes)
 
 
 def _give_back_one(reservation: Reservation) -> None:

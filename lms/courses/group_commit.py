@@ -15,13 +15,11 @@ concurrent commits itself, so there each request commits its own write (`write`)
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import threading
 
 from flask import current_app
 
+from lms import sqlite_turns
 from lms.extensions import db
 
 
@@ -33,11 +31,11 @@ class _Write:
 
 
 class GroupCommit:
-    def __init__(self, lock_path: str):
+    def __init__(self, lock_path: str | None):
         self._leader = threading.Lock()  # held by the thread writing a batch
         self._mutex = threading.Lock()  # guards _pending
         self._pending: list[_Write] = []
-        self._lock_path, self._lock_file, self._pid = lock_path, None, None
+        self._lock_path = lock_path  # the web workers' leaders take turns on it (lms/sqlite_turns.py)
 
     def write(self, connection, work) -> bool:
         """The leader writes the batch on its own request's connection."""
@@ -46,25 +44,13 @@ class GroupCommit:
             self._pending.append(item)
         with self._leader:
             if not item.done:  # no earlier leader took it: lead, taking everything queued meanwhile
-                with self._between_processes():
+                with sqlite_turns.turn(self._lock_path):
                     with self._mutex:
                         batch, self._pending = self._pending, []
                     _write_batch(connection, batch)
         if item.error is not None:
             raise item.error
         return item.applied
-
-    @contextlib.contextmanager
-    def _between_processes(self):
-        """The leaders of the web workers take turns on a lock file: SQLite's own wait for its write
-        lock polls with growing sleeps (up to 100 ms), so one process's batches would starve another's."""
-        if self._pid != os.getpid():  # opened after a fork: a lock shared with the parent excludes nothing
-            self._lock_file, self._pid = open(self._lock_path, "a+b"), os.getpid()  # noqa: SIM115
-        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
 
 def _apply(cursor, item: _Write) -> bool | None:
@@ -117,7 +103,6 @@ def write(connection, work) -> bool:
         return False
     group = current_app.extensions.get("heartbeat_group_commit")
     if group is None:
-        database = db.engine.url.database
-        lock_path = f"{database}.heartbeat-lock" if database and database != ":memory:" else os.devnull
-        group = current_app.extensions.setdefault("heartbeat_group_commit", GroupCommit(lock_path))
+        group = current_app.extensions.setdefault("heartbeat_group_commit",
+                                                  GroupCommit(sqlite_turns.lock_path("heartbeat")))
     return group.write(connection, work)
