@@ -12,7 +12,10 @@ gunicorn on the real app, drives N concurrent viewers each sending heartbeats ba
 keep-alive connection (a closed loop: the worst case, far above the real rate of one per 10 s), then
 does the same against a bare Flask app whose endpoint returns the same JSON. It prints requests/s, the
 workers' CPU per answer (steadier than requests/s when something else shares the cores),
-the ratio real/bare, and p50/p99 latency. At the real pace (--interval, --paced-viewers; --paced
+the ratio real/bare, p50/p99 latency, and the load generator's own longest garbage collection (a
+pause of the client, not of the server, that the latencies include). It also divides the CPU that the
+workers, PostgreSQL, the load generator and the whole machine used by the answers: when the machine's
+share per answer is its whole capacity (cores / rate), the cores were the limit. At the real pace (--interval, --paced-viewers; --paced
 is 1,000 viewers × one heartbeat per 10 s for 60 s) each heartbeat opens its own connection, as a
 browser does after its keep-alive lapsed (gunicorn's is 5 s); the connect counts in its latency.
 Only 127.0.0.1 is used; every run is bounded in time.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -51,6 +55,48 @@ BARE_APP = textwrap.dedent('''
         return jsonify(credited_seconds=0.5, watched_seconds=120.5, watched_share=0.0335,
                        video_done=False, lesson_completed=False, course_completed=False)
 ''')
+
+
+class ClientPauses:
+    """The longest garbage collection in this process (the load generator) since the last reset: while
+    it runs, no answer is read, so it would count as the server's latency."""
+
+    def __init__(self):
+        self.longest, self._started = 0.0, None
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase, _info):
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            self.longest = max(self.longest, time.perf_counter() - self._started)
+
+    def reset(self) -> float:
+        longest, self.longest = self.longest, 0.0
+        return longest
+
+
+CLIENT_PAUSES = ClientPauses()
+
+
+def cpu_seconds() -> dict:
+    """CPU used so far by this process (the load generator), by PostgreSQL's processes, and by the whole
+    machine (busy = not idle, not waiting for the disk), from Linux /proc: where the cores went."""
+    tick = os.sysconf("SC_CLK_TCK")
+    postgres = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            postgres += int(fields[11]) + int(fields[12])
+    with open("/proc/stat") as stat:
+        ticks = [int(value) for value in stat.readline().split()[1:]]
+    own = os.times()
+    return {"client": own.user + own.system, "postgres": postgres / tick,
+            "machine": (sum(ticks) - ticks[3] - ticks[4]) / tick}
 
 
 def free_port() -> int:
@@ -185,6 +231,7 @@ async def viewer(port: int, path: str, cookie: str, csrf: str, stop_at: float, l
 
 async def drive(port: int, path: str, credentials, seconds: float, interval: float = 0.0):
     latencies, errors = [], []
+    CLIENT_PAUSES.reset()
     stop_at = time.monotonic() + seconds
     started = time.monotonic()
     await asyncio.gather(*(viewer(port, path, cookie, csrf, stop_at, latencies, errors, interval)
@@ -193,11 +240,15 @@ async def drive(port: int, path: str, credentials, seconds: float, interval: flo
     latencies.sort()
     pct = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else float("nan")  # noqa: E731
     return {"rps": len(latencies) / elapsed, "p50": pct(0.50), "p99": pct(0.99), "n": len(latencies),
-            "errors": len(errors), "statuses": sorted(set(errors))}
+            "errors": len(errors), "statuses": sorted(set(errors)), "client_gc_ms": CLIENT_PAUSES.reset() * 1000}
 
 
 def measure(label: str, env: dict, args, workdir: Path):
     lesson_id, credentials = seed(env, max(args.viewers, args.paced_viewers if args.interval else 0))
+    # the seeding left a whole app's objects in this process, none of them garbage: out of the collector's
+    # way, or a full collection stops the load generator for 50-100 ms (seen), counted as the server's latency
+    gc.collect()
+    gc.freeze()
     path = f"/api/lessons/{lesson_id}/heartbeat"
     (workdir / "bare_app.py").write_text(BARE_APP)
     results = {}
@@ -205,10 +256,13 @@ def measure(label: str, env: dict, args, workdir: Path):
         proc, port = start_gunicorn(spec, env, args.workers, args.threads, cwd, args.worker_class)
         try:
             asyncio.run(drive(port, path, credentials[:5], 2))  # warm up (imports, connections)
-            cpu_before = workers_cpu_seconds(proc.pid)
-            results[name] = asyncio.run(drive(port, path, credentials[:args.viewers], args.seconds))
+            cpu_before, others_before = workers_cpu_seconds(proc.pid), cpu_seconds()
+            results[name] = result = asyncio.run(drive(port, path, credentials[:args.viewers], args.seconds))
             # the workers' own CPU per answer: steadier than req/s when something else shares the cores
-            results[name]["cpu_ms"] = (workers_cpu_seconds(proc.pid) - cpu_before) * 1000 / max(1, results[name]["n"])
+            answers = max(1, result["n"])
+            result["cpu_ms"] = (workers_cpu_seconds(proc.pid) - cpu_before) * 1000 / answers
+            result.update({key + "_ms": (value - others_before[key]) * 1000 / answers
+                           for key, value in cpu_seconds().items()})
             if args.interval and name == "kepu heartbeat":
                 paced = asyncio.run(drive(port, path, credentials[:args.paced_viewers], args.paced_seconds,
                                           args.interval))
@@ -219,17 +273,22 @@ def measure(label: str, env: dict, args, workdir: Path):
     print(f"\n== {label}: {args.viewers} concurrent viewers, {args.seconds:.0f} s each, gunicorn "
           f"--workers {args.workers} --threads {args.threads} --worker-class {args.worker_class}, {os.cpu_count()} CPUs")
     print(f"{'endpoint':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'non-200':>9}"
-          f"{'worker CPU ms/req':>19}")
+          f"{'worker CPU ms/req':>19}{'client GC ms':>14}")
     for name, r in results.items():
         print(f"{name:<16}{r['rps']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{r['n']:>10}{r['errors']:>9}"
-              f"{r['cpu_ms']:>19.3f}"
+              f"{r['cpu_ms']:>19.3f}{r['client_gc_ms']:>14.1f}"
               + (f"  {r['statuses']}" if r["errors"] else ""))
+    print("CPU per answer (ms) — workers / PostgreSQL / load generator / whole machine busy; "
+          f"the machine has {os.cpu_count() * 1000 / bare['rps']:.3f} ms of CPU per answer at the bare endpoint's rate:")
+    for name, r in results.items():
+        print(f"  {name:<16}{r['cpu_ms']:.3f} / {r['postgres_ms']:.3f} / {r['client_ms']:.3f} / {r['machine_ms']:.3f}")
     print(f"throughput ratio kepu/bare = {real['rps'] / bare['rps']:.2f}  (aim ≥ 0.5); "
           f"worker CPU per answer bare/kepu = {bare['cpu_ms'] / real['cpu_ms']:.2f}")
     if args.interval:
         print(f"real pace: {args.paced_viewers} viewers × one heartbeat per {args.interval:.0f} s for "
               f"{args.paced_seconds:.0f} s → {paced['rps']:.0f} req/s, p50 {paced['p50']:.1f} ms, "
-              f"p99 {paced['p99']:.1f} ms, non-200 {paced['errors']}")
+              f"p99 {paced['p99']:.1f} ms, non-200 {paced['errors']}; the load generator's longest garbage "
+              f"collection {paced['client_gc_ms']:.1f} ms")
     return real["rps"] / bare["rps"]
 
 
@@ -246,6 +305,7 @@ def main():
     parser.add_argument("--paced", action="store_true",
                         help="the issue's real-pace target: 1,000 viewers, one heartbeat each per 10 s, for 60 s")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--worker-class", default=runpy.run_path(str(ROOT / "gunicorn.conf.py"))["worker_class"],
                         help="for both apps (default: gunicorn.conf.py's, as deployed)")
     args = parser.parse_args()
@@ -259,7 +319,8 @@ def main():
         base_env = {"LMS_SECRET_KEY": secrets.token_hex(16), "LMS_INSTANCE_DIR": str(tmp / "instance"),
                     "LMS_DATA_DIR": str(tmp / "data")}
         sqlite_env = {**base_env, "LMS_DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}"}
-        measure("SQLite", sqlite_env, args, tmp)
+        if not args.no_sqlite:
+            measure("SQLite", sqlite_env, args, tmp)
         if args.no_postgres:
             return
         try:
