@@ -150,6 +150,52 @@ def seed(env: dict, viewers: int) -> tuple[int, list[tuple[str, str]]]:
     return lesson_id, credentials
 
 
+def by_itself(env: dict, lesson_id: int, credentials, workdir: Path, count: int = 3000) -> dict:
+    """CPU per answer of the heartbeat and of the bare endpoint, each called through its WSGI app in this
+    process: one thread, no gunicorn, no other writer (PostgreSQL's processes counted too). What each
+    costs by itself, before serving and concurrency add theirs."""
+    from werkzeug.test import EnvironBuilder
+
+    from lms import create_app
+    from lms.courses import services
+    from lms.extensions import db
+
+    app = create_app({"SECRET_KEY": env["LMS_SECRET_KEY"]})
+    bare = {"__name__": "bare_app"}
+    exec((workdir / "bare_app.py").read_text(), bare)  # noqa: S102  (the bench's own file, written above)
+    path = f"/api/lessons/{lesson_id}/heartbeat"
+    viewers = [(cookie, csrf, uuid.uuid4().hex) for cookie, csrf in credentials]
+
+    def requests(seq: int) -> list[dict]:  # one heartbeat from each viewer, the seq-th of its player
+        return [EnvironBuilder(
+            path=path, method="POST", content_type="application/json", environ_base={"REMOTE_ADDR": "127.0.0.1"},
+            headers={"Cookie": f"session={cookie}", "X-CSRFToken": csrf, "User-Agent": USER_AGENT},
+            data=json.dumps({"player": player, "seq": seq, "start": seq == 1, "position": seq * 0.01,
+                             "intervals": [[(seq - 1) * 0.01, seq * 0.01]]})).get_environ()
+            for cookie, csrf, player in viewers]
+
+    def cost(wsgi_app, environs) -> float:
+        answered = []
+        before, postgres = time.process_time(), cpu_seconds()["postgres"]
+        for environ in environs:
+            b"".join(wsgi_app(environ, lambda status, headers, exc_info=None: answered.append(status)))
+        spent = time.process_time() - before + cpu_seconds()["postgres"] - postgres
+        if set(answered) != {"200 OK"}:
+            raise RuntimeError(f"in-process heartbeats answered {sorted(set(answered))}")
+        return spent * 1000 / len(environs)
+
+    try:
+        cost(app.wsgi_app, requests(1))  # the first heartbeats make their rows
+        rounds = range(2, max(1, count // len(viewers)) + 2)
+        return {"kepu heartbeat": cost(app.wsgi_app, [environ for seq in rounds for environ in requests(seq)]),
+                "bare Flask": cost(bare["app"].wsgi_app, [environ for seq in rounds for environ in requests(seq)])}
+    finally:
+        services._drop_heartbeat_connection()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
 def start_gunicorn(app_spec: str, env: dict, workers: int, threads: int, cwd: Path, worker_class: str):
     port = free_port()
     proc = subprocess.Popen(
@@ -245,12 +291,13 @@ async def drive(port: int, path: str, credentials, seconds: float, interval: flo
 
 def measure(label: str, env: dict, args, workdir: Path):
     lesson_id, credentials = seed(env, max(args.viewers, args.paced_viewers if args.interval else 0))
-    # the seeding left a whole app's objects in this process, none of them garbage: out of the collector's
-    # way, or a full collection stops the load generator for 50-100 ms (seen), counted as the server's latency
-    gc.collect()
-    gc.freeze()
     path = f"/api/lessons/{lesson_id}/heartbeat"
     (workdir / "bare_app.py").write_text(BARE_APP)
+    alone = by_itself(env, lesson_id, credentials[:args.viewers], workdir)
+    # seeding and the step above left whole apps' objects in this process, none of them garbage: out of the
+    # collector's way, or a full collection stops the load generator for 50-100 ms (seen), counted as latency
+    gc.collect()
+    gc.freeze()
     results = {}
     for name, spec, cwd in (("kepu heartbeat", "wsgi:app", ROOT), ("bare Flask", "bare_app:app", workdir)):
         proc, port = start_gunicorn(spec, env, args.workers, args.threads, cwd, args.worker_class)
@@ -282,6 +329,12 @@ def measure(label: str, env: dict, args, workdir: Path):
           f"the machine has {os.cpu_count() * 1000 / bare['rps']:.3f} ms of CPU per answer at the bare endpoint's rate:")
     for name, r in results.items():
         print(f"  {name:<16}{r['cpu_ms']:.3f} / {r['postgres_ms']:.3f} / {r['client_ms']:.3f} / {r['machine_ms']:.3f}")
+    # if serving a heartbeat cost the machine what serving the bare answer costs beyond the bare app itself
+    serving = bare["machine_ms"] - alone["bare Flask"]
+    print(f"by itself (in this process, one thread, no gunicorn): heartbeat {alone['kepu heartbeat']:.3f} ms of CPU, "
+          f"bare {alone['bare Flask']:.3f} ms; with gunicorn and the load generator adding the bare answer's "
+          f"{serving:.3f} ms and nothing more, the ratio could reach "
+          f"{bare['machine_ms'] / (serving + alone['kepu heartbeat']):.2f}")
     print(f"throughput ratio kepu/bare = {real['rps'] / bare['rps']:.2f}  (aim ≥ 0.5); "
           f"worker CPU per answer bare/kepu = {bare['cpu_ms'] / real['cpu_ms']:.2f}")
     if args.interval:
