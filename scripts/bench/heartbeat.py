@@ -11,14 +11,15 @@ throw-away database that is dropped afterwards) it seeds one course and N signed
 gunicorn on the real app, drives N concurrent viewers each sending heartbeats back-to-back on a
 keep-alive connection (a closed loop: the worst case, far above the real rate of one per 10 s), then
 does the same against a bare Flask app whose endpoint returns the same JSON. It prints requests/s, the
-workers' CPU per answer (steadier than requests/s when something else shares the cores),
-the ratio real/bare, p50/p99 latency, and the load generator's own longest garbage collection (a
-pause of the client, not of the server, that the latencies include). It also divides the CPU that the
-workers, PostgreSQL, the load generator and the whole machine used by the answers: when the machine's
-share per answer is its whole capacity (cores / rate), the cores were the limit. At the real pace (--interval, --paced-viewers; --paced
-is 1,000 viewers × one heartbeat per 10 s for 60 s) each heartbeat opens its own connection, as a
-browser does after its keep-alive lapsed (gunicorn's is 5 s); the connect counts in its latency.
-Only 127.0.0.1 is used; every run is bounded in time.
+workers' CPU per answer (steadier than requests/s when something else shares the cores), the ratio
+real/bare, p50/p99 latency, and the load generator's own longest garbage collection (a pause of the
+client, not of the server, that the latencies include). It also divides the CPU that the workers,
+PostgreSQL, the load generator and the whole machine used by the answers (when the machine's share per
+answer is its whole capacity, cores / rate, the cores were the limit), and measures what each endpoint
+costs by itself, called in this process without gunicorn. At the real pace (--interval,
+--paced-viewers; --paced is 1,000 viewers × one heartbeat per 10 s for 60 s) each heartbeat opens its
+own connection, as a browser does after its keep-alive lapsed (gunicorn's is 5 s); the connect counts
+in its latency. Only 127.0.0.1 is used; every run is bounded in time.
 """
 from __future__ import annotations
 
