@@ -42,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from signin import workers_cpu_seconds  # noqa: E402  (this folder's sign-in bench)
+from signin import processes_cpu_seconds, workers_cpu_seconds  # noqa: E402  (this folder's sign-in bench)
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 USER_AGENT = "kepu-bench"
 BARE_APP = textwrap.dedent('''
@@ -83,21 +83,12 @@ CLIENT_PAUSES = ClientPauses()
 def cpu_seconds() -> dict:
     """CPU used so far by this process (the load generator), by PostgreSQL's processes, and by the whole
     machine (busy = not idle, not waiting for the disk), from Linux /proc: where the cores went."""
-    tick = os.sysconf("SC_CLK_TCK")
-    postgres = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if "(postgres)" in text:
-            fields = text.rsplit(")", 1)[1].split()
-            postgres += int(fields[11]) + int(fields[12])
     with open("/proc/stat") as stat:
         ticks = [int(value) for value in stat.readline().split()[1:]]
     own = os.times()
-    return {"client": own.user + own.system, "postgres": postgres / tick,
-            "machine": (sum(ticks) - ticks[3] - ticks[4]) / tick}
+    return {"client": own.user + own.system,
+            "postgres": processes_cpu_seconds(lambda name, _ppid: name == "postgres"),
+            "machine": (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")}
 
 
 def free_port() -> int:
@@ -151,7 +142,7 @@ def seed(env: dict, viewers: int) -> tuple[int, list[tuple[str, str]]]:
     return lesson_id, credentials
 
 
-def by_itself(env: dict, lesson_id: int, credentials, workdir: Path, count: int = 3000) -> dict:
+def by_itself(env: dict, lesson_id: int, credentials, count: int = 3000) -> dict:
     """CPU per answer of the heartbeat and of the bare endpoint, each called through its WSGI app in this
     process: one thread, no gunicorn, no other writer (PostgreSQL's processes counted too). What each
     costs by itself, before serving and concurrency add theirs."""
@@ -163,7 +154,7 @@ def by_itself(env: dict, lesson_id: int, credentials, workdir: Path, count: int 
 
     app = create_app({"SECRET_KEY": env["LMS_SECRET_KEY"]})
     bare = {"__name__": "bare_app"}
-    exec((workdir / "bare_app.py").read_text(), bare)  # noqa: S102  (the bench's own file, written above)
+    exec(BARE_APP, bare)  # noqa: S102  (the bench's own app, above)
     path = f"/api/lessons/{lesson_id}/heartbeat"
     viewers = [(cookie, csrf, uuid.uuid4().hex) for cookie, csrf in credentials]
 
@@ -294,7 +285,7 @@ def measure(label: str, env: dict, args, workdir: Path):
     lesson_id, credentials = seed(env, max(args.viewers, args.paced_viewers if args.interval else 0))
     path = f"/api/lessons/{lesson_id}/heartbeat"
     (workdir / "bare_app.py").write_text(BARE_APP)
-    alone = by_itself(env, lesson_id, credentials[:args.viewers], workdir)
+    alone = by_itself(env, lesson_id, credentials[:args.viewers])
     # seeding and the step above left whole apps' objects in this process, none of them garbage: out of the
     # collector's way, or a full collection stops the load generator for 50-100 ms (seen), counted as latency
     gc.collect()

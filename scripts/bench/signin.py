@@ -111,17 +111,24 @@ def start_gunicorn(workdir: Path, env: dict, workers: int | None):
     raise RuntimeError("gunicorn did not start: " + (workdir / "gunicorn.log").read_text(errors="replace")[-2000:])
 
 
-def workers_cpu_seconds(master: int) -> float:
-    """User + system CPU time of gunicorn's workers so far (Linux /proc; 0 elsewhere)."""
+def processes_cpu_seconds(chosen) -> float:
+    """User + system CPU time so far of the processes for which `chosen(name, ppid)` is true (Linux /proc;
+    0 elsewhere)."""
     total, tick = 0, os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            head, _paren, rest = stat.read_text().rpartition(")")
         except OSError:
             continue
-        if int(fields[1]) == master:  # fields after the name: state, ppid, … utime (12), stime (13)
+        fields = rest.split()  # after the name: state, ppid, … utime (12), stime (13)
+        if chosen(head.partition("(")[2], int(fields[1])):
             total += int(fields[11]) + int(fields[12])
     return total / tick
+
+
+def workers_cpu_seconds(master: int) -> float:
+    """User + system CPU time of gunicorn's workers so far."""
+    return processes_cpu_seconds(lambda _name, ppid: ppid == master)
 
 
 def workers_rss_mb(master: int) -> list[int]:
