@@ -1,6 +1,6 @@
 """Argon2id checks on one reused block of memory per process (lms/accounts/passwords.py uses this).
 
-argon2-cffi gets a fresh memory_cost block (19 MiB) for every check, and passwords.py makes glibc map it
+argon2-cffi gets a fresh memory_cost block for every check (19 MiB when measured here), and passwords.py makes glibc map it
 afresh and hand it back each time, to keep workers lean: faulting in and zeroing 19 MiB costs about
 12 ms of a 32 ms check (measured). Here libargon2 computes in a block made once and kept, through its
 own allocate/free hooks, so a check costs about 20 ms. libargon2 wipes the block after every use,

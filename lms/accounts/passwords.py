@@ -106,9 +106,9 @@ def _dummy_hash(parameters: tuple[int, int, int]) -> str:
 
 
 def _return_hash_memory() -> None:
-    """Each Argon2 check allocates memory_cost KiB (19 MiB). glibc's adaptive mmap threshold would soon
-    serve such blocks from the heap of each thread's arena and keep them: a gunicorn worker with 4
-    threads then holds ~80–100 MB more for good (measured). A fixed threshold maps them afresh each
+    """Each Argon2 check allocates memory_cost KiB (19 MiB when this was measured). glibc's adaptive mmap
+    threshold would soon serve such blocks from the heap of each thread's arena and keep them: a gunicorn
+    worker with 4 threads then held ~80–100 MB more for good (measured). A fixed threshold maps them afresh each
     time and gives them back at once (about 8 ms more CPU per check, measured). No-op off glibc."""
     try:
         ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)

@@ -238,7 +238,9 @@ def test_old_hash_is_upgraded_at_the_next_sign_in_and_sessions_stay(app, make_us
     assert post_login(other_device, "wang.teacher", "correct-horse").status_code == 302
     db.session.expire_all()
     stored = db.session.get(User, user.id)
-    assert stored.password_hash != old_hash and stored.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    costs = app.config["PASSWORD_ARGON2"]
+    assert stored.password_hash != old_hash and stored.password_hash.startswith(
+        f"$argon2id$v=19$m={costs['memory_cost']},t={costs['time_cost']},p=1$")
     assert not passwords.needs_rehash(stored.password_hash) and stored.session_version == version
     assert other_device.get("/my/hours").status_code == 200  # its session was not ended by the upgrade
 
@@ -255,6 +257,23 @@ def test_old_hash_is_upgraded_at_the_next_sign_in_and_sessions_stay(app, make_us
     assert post_login(client_at(app, "192.0.2.9"), "wang.teacher", "correct-horse").status_code == 302
     db.session.expire_all()
     assert hash_checks == [upgraded] and db.session.get(User, user.id).password_hash == upgraded  # no rehash
+
+
+# OWASP Password Storage Cheat Sheet: Argon2id's minimum settings, (memory KiB, passes), one lane each
+OWASP_ARGON2ID_MINIMUMS = [(46 * 1024, 1), (19 * 1024, 2), (12 * 1024, 3), (9 * 1024, 4), (7 * 1024, 5)]
+
+
+def test_new_passwords_are_stored_at_no_less_than_an_owasp_minimum(app, make_user):
+    """The configured cost, as written into each new hash, is at least one of OWASP's minimum settings."""
+    from argon2 import Type, extract_parameters
+
+    from lms.accounts.models import User
+
+    user = make_user(username="li.new")
+    params = extract_parameters(db.session.get(User, user.id).password_hash)
+    assert params.type is Type.ID and params.parallelism == 1
+    assert any(params.memory_cost >= memory and params.time_cost >= passes
+               for memory, passes in OWASP_ARGON2ID_MINIMUMS), params
 
 
 def test_raised_cost_upgrades_hashes_and_the_dummy_follows(app, make_user, hash_checks):
