@@ -3,7 +3,7 @@
 SQLite lets one writer in; one that finds it busy sleeps in growing steps (up to 100 ms) before it
 tries again, so in a burst short write transactions waited far longer than they ran, and one process's
 writers could starve another's. Writers that queue on a lock file instead are each woken as soon as
-the one before is done. Used by the heartbeats' group commit (lms/courses/group_commit.py) and the
+the one before is done. Used by the heartbeats' batches (lms/courses/heartbeat_batch.py) and the
 sign-in throttle (lms/accounts/throttle.py). Only speed depends on it: a lock file that cannot be
 opened leaves the writers to SQLite's own waiting. PostgreSQL locks rows: nothing to do there.
 

@@ -106,7 +106,7 @@ def test_many_viewers_at_once_each_keep_what_was_acknowledged(tmp_path, test_vid
     assert watched == {user_id: pytest.approx(credited[user_id]) for user_id in user_ids}
 
 
-# ---- each thread keeps its own heartbeat connection (lms/courses/services.py _heartbeat_connection) --------
+# ---- the connection heartbeat batches are written on (lms/courses/heartbeat_batch.py) ------------------
 def _beat_twice(client, lesson_id, player="p"):
     first = client.heartbeat(lesson_id, {"player": player, "seq": 1, "start": True, "position": 0})
     second = client.heartbeat(lesson_id, {"player": player, "seq": 2, "position": 0.5, "intervals": [[0, 0.5]]})
@@ -153,7 +153,7 @@ def test_a_kept_postgresql_connection_is_idle_between_heartbeats_and_replaced_wh
             client = BrowserLikeClient(app.test_client())
             client.login("viewer")
             assert all(answer.status_code == 200 for answer in _beat_twice(client, lesson_id))
-            kept = services._held.connection.dbapi_connection.info.backend_pid
+            kept = services.heartbeat_batches().connection.dbapi_connection.info.backend_pid
 
             def state_of(pid):
                 return db.session.execute(text("SELECT state FROM pg_stat_activity WHERE pid = :pid"),
@@ -167,13 +167,13 @@ def test_a_kept_postgresql_connection_is_idle_between_heartbeats_and_replaced_wh
                 rollbacks.append(1)
                 raise OSError("the connection is lost")
 
-            cut = services._held.connection.dbapi_connection
+            cut = services.heartbeat_batches().connection.dbapi_connection
             cut.rollback = lost
             db.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": kept})
             db.session.commit()
             answer = client.heartbeat(lesson_id, {"player": "p", "seq": 3, "position": 1.5, "intervals": [[0.5, 1.5]]})
             assert answer.status_code == 200, answer.get_data(as_text=True)
-            assert services._held.connection.dbapi_connection.info.backend_pid != kept
+            assert services.heartbeat_batches().connection.dbapi_connection.info.backend_pid != kept
             assert cut.closed and not rollbacks  # closed by the driver, no rollback tried on a lost connection
             watched = db.session.query(LessonProgress.watched_seconds).filter_by(lesson_id=lesson_id).scalar()
             assert watched == pytest.approx(answer.get_json()["watched_seconds"])

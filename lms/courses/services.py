@@ -1,18 +1,17 @@
 """Course domain operations: visibility, progress heartbeats, lesson and course completion."""
 from __future__ import annotations
 
-import contextlib
 import functools
-import threading
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import Integer, Text, and_, bindparam, cast, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from flask import current_app
 
 from lms.accounts.models import utcnow
 from lms.audiences import AUDIENCE_CODES
-from lms.courses import completion, group_commit
+from lms.courses import completion, heartbeat_batch
 from lms.courses import progress as crediting
 from lms.courses.models import Course, CourseAudience, Lesson, LessonProgress, WatchedIntervals
 from lms.extensions import db
@@ -102,33 +101,43 @@ class _ProgressRow(WatchedIntervals, _Row):
 
 
 @functools.cache
-def _heartbeat_statements():
+def _heartbeat_statements(many: bool = False):
     """The hot path's statements, built once: one SELECT of everything a heartbeat needs (the lesson's
     facts, read fresh every time so an edit is seen at once — no cache to go stale; the progress row;
     the lease; the user's session version and state, for lms/courses/fast_heartbeat.py), and one
-    UPDATE each of the lease and the progress row, both checking the version they read. (One
-    statement for both on PostgreSQL, the lease's UPDATE in a WITH, measured no faster.)"""
+    UPDATE each of the lease and the progress row, both checking the version they read.
+    With `many`: the SELECT for a batch of heartbeats (lms/courses/heartbeat_batch.py, PostgreSQL), its
+    keys given as two arrays, user_ids and lesson_ids, and each row numbered `n` by its key's place."""
     from lms.accounts.models import User
     from lms.courses.lease import StudyLease
     from lms.media.models import VideoAsset
 
     lesson, course, video = Lesson.__table__, Course.__table__, VideoAsset.__table__
     progress, lease, user = LessonProgress.__table__, StudyLease.__table__, User.__table__
-    user_id = bindparam("user_id")
+    if many:
+        keys = func.unnest(cast(bindparam("user_ids", type_=Text), ARRAY(Integer)),
+                           cast(bindparam("lesson_ids", type_=Text), ARRAY(Integer)),
+                           ).table_valued("user_id", "lesson_id", with_ordinality="n").render_derived(name="k")
+        user_id, first, where = keys.c.user_id, keys.join(lesson, lesson.c.id == keys.c.lesson_id), ()
+    else:
+        user_id, first, where = bindparam("user_id"), lesson, (lesson.c.id == bindparam("lesson_id"),)
     read = (
-        select(lesson.c.retired, lesson.c.video_id, lesson.c.course_id, course.c.published, course.c.strict,
+        select(*((keys.c.n,) if many else ()),
+               lesson.c.retired, lesson.c.video_id, lesson.c.course_id, course.c.published, course.c.strict,
                course.c.watch_threshold, video.c.status, video.c.duration,
                user.c.session_version.label("u_session_version"), user.c.active.label("u_active"),
                user.c.must_change_password.label("u_must_change_password"),
                *(progress.c[name].label("p_" + name) for name in _PROGRESS_COLUMNS),
                *(lease.c[name].label("l_" + name) for name in _LEASE_COLUMNS))
-        .select_from(lesson.join(course, lesson.c.course_id == course.c.id)
+        .select_from(first.join(course, lesson.c.course_id == course.c.id)
                      .outerjoin(video, lesson.c.video_id == video.c.id)
                      .outerjoin(user, user.c.id == user_id)
                      .outerjoin(progress, and_(progress.c.lesson_id == lesson.c.id, progress.c.user_id == user_id))
                      .outerjoin(lease, lease.c.user_id == user_id))
-        .where(lesson.c.id == bindparam("lesson_id"))
+        .where(*where)
     )
+    if many:
+        return read
     write_lease = (update(lease)
                    .where(lease.c.user_id == bindparam("l_user_id"), lease.c.version == bindparam("l_version"))
                    .values({**{name: bindparam("l_" + name) for name in _LEASE_COLUMNS[:-1]},
@@ -169,8 +178,13 @@ class RawStatement:
 
     def first(self, cursor, params: dict) -> dict | None:
         row = self.execute(cursor, params).fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._as_dict(cursor, row)
+
+    def all(self, cursor, params: dict) -> list[dict]:
+        rows = self.execute(cursor, params).fetchall()
+        return [self._as_dict(cursor, row) for row in rows]
+
+    def _as_dict(self, cursor, row) -> dict:
         if self.results is None:
             self.results = [column.type.dialect_impl(self.dialect).result_processor(self.dialect, described[1])
                             for column, described in zip(self.columns, cursor.description)]
@@ -181,46 +195,31 @@ class RawStatement:
 _raw_statements_by_dialect: dict = {}
 
 
-class _HeldConnection(threading.local):
-    pool = None
-    connection = None
+def _raw_heartbeat_statements(many: bool = False):
+    """(the SELECT, the two UPDATEs) compiled for the database in use; with `many`, the batch's SELECT."""
+    dialect = db.engine.dialect
+    key = (dialect.name, many)
+    compiled = _raw_statements_by_dialect.get(key)
+    if compiled is None:
+        if many:
+            compiled = RawStatement(_heartbeat_statements(many=True), dialect)
+        else:
+            read, writes = _heartbeat_statements()
+            compiled = (RawStatement(read, dialect), tuple(RawStatement(write, dialect) for write in writes))
+        _raw_statements_by_dialect[key] = compiled
+    return compiled
 
 
-_held = _HeldConnection()
-
-
-def _heartbeat_connection(engine):
-    """This thread's own driver connection for heartbeats, kept from one to the next outside the pool:
-    a checkout and check-in cost more than the heartbeat's SQL on SQLite, and on PostgreSQL the pool's
-    pre-ping is a round trip of its own. It is idle between heartbeats (committed or rolled back, no
-    transaction open, no lock held); a lost one is dropped (record_heartbeat) and the request re-run
-    (lms/db_resilience.py); a disposed engine (a new pool) gets a new one."""
-    if _held.connection is not None and _held.pool is engine.pool:
-        return _held.connection
-    _drop_heartbeat_connection()
-    connection = engine.raw_connection()  # made by the pool: its connect-time set-up (SQLite's pragmas) applies
-    connection.detach()  # closed by us, not returned to the pool
-    _held.pool, _held.connection = engine.pool, connection
-    return connection
+def heartbeat_batches() -> heartbeat_batch.HeartbeatBatches:
+    """This app's heartbeat batches in this process."""
+    return heartbeat_batch.batches(_judge, _raw_heartbeat_statements)
 
 
 def _drop_heartbeat_connection() -> None:
-    connection, _held.connection, _held.pool = _held.connection, None, None
-    if connection is not None:
-        # the driver's own close: the pool's would first try a rollback on a connection that may be lost,
-        # and log the failure as an error with two tracebacks (one per thread at each database restart)
-        with contextlib.suppress(Exception):
-            connection.dbapi_connection.close()
-
-
-def _raw_heartbeat_statements():
-    dialect = db.engine.dialect
-    compiled = _raw_statements_by_dialect.get(dialect.name)
-    if compiled is None:
-        read, writes = _heartbeat_statements()
-        compiled = _raw_statements_by_dialect[dialect.name] = (
-            RawStatement(read, dialect), tuple(RawStatement(write, dialect) for write in writes))
-    return compiled
+    """The connection this process's heartbeat batches are written on is closed; the next batch opens one."""
+    found = current_app.extensions.get("heartbeat_batches")
+    if found is not None:
+        found.drop_connection()
 
 
 def _first_rows(user_id: int, lesson_id: int, token: str, current) -> None:
@@ -246,55 +245,42 @@ def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: in
     play/start heartbeat; HeartbeatRejected (→ 400) for malformed or impossible ones; with
     `verify_user` (called with the user's session version, active and must-change-password as read),
     NotVerified when it says no. Every refusal comes before anything is written.
-    Retries when a concurrent heartbeat updated the same rows first (optimistic locking).
-    The hottest path of the site: in the usual case one SELECT and two UPDATEs on the thread's kept
-    driver connection (RawStatement, _heartbeat_connection), committed with others on SQLite (group_commit).
+    Reads again when a concurrent request changed the same rows first (optimistic locking).
+    The hottest path of the site: read, judged and written with the other heartbeats of the moment in
+    one transaction (lms/courses/heartbeat_batch.py).
     """
-    config = current_app.config
     user_id = user.id
     if db.session.registry.has() and db.session().in_transaction():
-        # the caller's own changes first, and its connection back to the pool: the heartbeat reads and
-        # writes on a connection of its own (two per thread could exhaust the pool)
+        # the caller's own changes first, and its connection back to the pool
         db.session.commit()
-    read, writes = _raw_heartbeat_statements()
-    keys = {"user_id": user_id, "lesson_id": lesson_id}
-    connection = _heartbeat_connection(db.engine)
-    try:
-        cursor = connection.cursor()
-        for _attempt in range(attempts):
-            facts = read.first(cursor, keys)
+    for _attempt in range(attempts):
+        outcome = heartbeat_batches().submit(heartbeat_batch.Beat(user_id, lesson_id, payload, now, verify_user))
+        if outcome == heartbeat_batch.FIRST:  # a first heartbeat: its rows are made through the ORM, then read again
             try:
-                if verify_user is not None and (facts is None or not verify_user(
-                        facts["u_session_version"], facts["u_active"], facts["u_must_change_password"])):
-                    raise NotVerified(user_id)
-                credited = _credit(facts, payload, user_id, lesson_id, now or utcnow(), config)
-            except (NotVerified, LessonNotVisible, LeaseLost, crediting.HeartbeatRejected):
-                connection.rollback()
-                raise
-            if credited is None:  # a first heartbeat: its rows are made through the ORM, then read again
-                connection.rollback()
-                try:
-                    _first_rows(user_id, lesson_id, crediting.parse_player(payload)[0], now or utcnow())
-                except IntegrityError:  # another request created them first
-                    db.session.rollback()
-                continue
-            result, params = credited
-            if group_commit.write(connection, [(statement, params) for statement in writes]):
-                break
-        else:
-            raise StaleDataError("heartbeat: the progress row kept changing (%d attempts)" % attempts)
-    except (NotVerified, LessonNotVisible, LeaseLost, crediting.HeartbeatRejected):
-        raise  # refused before writing, rolled back: the connection is as good as before
-    except BaseException:
-        # whatever went wrong (a restart, a timeout, a bug), the next heartbeat starts on a new connection
-        _drop_heartbeat_connection()
-        raise
+                _first_rows(user_id, lesson_id, crediting.parse_player(payload)[0], now or utcnow())
+            except IntegrityError:  # another request created them first
+                db.session.rollback()
+            continue
+        if outcome != heartbeat_batch.STALE:
+            break
+    else:
+        raise StaleDataError("heartbeat: the progress row kept changing (%d attempts)" % attempts)
+    result, facts = outcome
     record = course_record(user_id, facts["course_id"]) if result.video_done or result.lesson_completed else None
     if result.video_done and record is None:  # the video may have finished the lesson, or the course
         settled = completion.settle_completion(user_id, facts["course_id"])
         record = settled.record
         result.lesson_completed |= any(lesson.id == lesson_id for lesson in settled.completed_lessons)
     return result, record
+
+
+def _judge(beat, facts):
+    """A heartbeat of a batch judged on what was read: (result, the UPDATEs' parameters), None for a first
+    heartbeat, or a refusal raised. Pure: nothing is written here."""
+    if beat.verify_user is not None and (facts is None or not beat.verify_user(
+            facts["u_session_version"], facts["u_active"], facts["u_must_change_password"])):
+        raise NotVerified(beat.user_id)
+    return _credit(facts, beat.payload, beat.user_id, beat.lesson_id, beat.now or utcnow(), current_app.config)
 
 
 def _credit(facts: dict | None, payload, user_id: int, lesson_id: int, current, config):

@@ -182,8 +182,8 @@ def by_itself(env: dict, lesson_id: int, credentials, count: int = 3000) -> dict
         return {"kepu heartbeat": cost(app.wsgi_app, [environ for seq in rounds for environ in requests(seq)]),
                 "bare Flask": cost(bare["app"].wsgi_app, [environ for seq in rounds for environ in requests(seq)])}
     finally:
-        services._drop_heartbeat_connection()
         with app.app_context():
+            services._drop_heartbeat_connection()
             db.session.remove()
             db.engine.dispose()
 
