@@ -135,8 +135,11 @@ class HeartbeatBatches:
 
     @property
     def connection(self):
-        """The connection the leaders write on, kept outside the pool from one batch to the next (idle
-        between them: committed or rolled back); a disposed engine (a new pool) gets a new one."""
+        """The connection the leaders write on, kept outside the pool from one batch to the next: a
+        checkout and check-in cost more than a heartbeat's SQL on SQLite, and on PostgreSQL the pool's
+        pre-ping is a round trip of its own. Idle between batches (committed or rolled back, no lock
+        held); a lost one is dropped (_run) and the requests re-run (lms/db_resilience.py); a disposed
+        engine (a new pool) gets a new one."""
         engine = db.engine
         if self._connection is None or self._pool is not engine.pool:
             self.drop_connection()

@@ -107,7 +107,7 @@ def _heartbeat_statements(many: bool = False):
     the lease; the user's session version and state, for lms/courses/fast_heartbeat.py), and one
     UPDATE each of the lease and the progress row, both checking the version they read.
     With `many`: the SELECT for a batch of heartbeats (lms/courses/heartbeat_batch.py, PostgreSQL), its
-    keys given as two arrays, user_ids and lesson_ids, and each row numbered `n` by its key's place."""
+    keys given as two integer[] literals, user_ids and lesson_ids, each row numbered `n` by its key's place."""
     from lms.accounts.models import User
     from lms.courses.lease import StudyLease
     from lms.media.models import VideoAsset
