@@ -1,7 +1,8 @@
-"""The heartbeat's hot path (issue 12): few statements, an edited lesson seen at once, and SQLite's
-group commit losing nothing when many viewers beat at once."""
+"""The heartbeat's hot path (issue 12): few statements, an edited lesson seen at once, and heartbeats
+written in batches (lms/courses/heartbeat_batch.py) losing nothing when many viewers beat at once."""
 import threading
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import event
@@ -104,6 +105,52 @@ def test_many_viewers_at_once_each_keep_what_was_acknowledged(tmp_path, test_vid
     assert sorted(credited) == sorted(user_ids)
     assert all(credited[user_id] == pytest.approx(3) for user_id in user_ids)
     assert watched == {user_id: pytest.approx(credited[user_id]) for user_id in user_ids}
+
+
+class _ChangesNothingOnce:
+    """A heartbeat UPDATE whose first run finds its row changed (as a concurrent writer would leave it)."""
+
+    def __init__(self, real):
+        self.real, self.fired = real, False
+
+    def execute(self, cursor, params):
+        if not self.fired:
+            self.fired = True
+            return SimpleNamespace(rowcount=0)
+        return self.real.execute(cursor, params)
+
+
+def test_a_batch_that_finds_a_row_changed_leaves_every_heartbeat_to_read_again(app, make_user, course):
+    """Two viewers' heartbeats in one batch; the first's write finds its row changed: nothing of the batch
+    stays and both read again (none is left without an answer), then each is credited once."""
+    from lms.courses import heartbeat_batch
+
+    lesson_id = course.active_lessons[0].id
+    user_ids = [make_user().id, make_user().id]
+    start = utcnow() - timedelta(seconds=60)
+    for user_id in user_ids:
+        services.record_heartbeat(SimpleNamespace(id=user_id), lesson_id, {"player": "p", "seq": 1, "start": True},
+                                  now=start)
+    read, writes = services._raw_heartbeat_statements()
+    key = next(key for key, value in services._raw_statements_by_dialect.items() if value == (read, writes))
+    services._raw_statements_by_dialect[key] = (read, (_ChangesNothingOnce(writes[0]), writes[1]))
+    try:
+        beats = [heartbeat_batch.Beat(user_id, lesson_id, {"player": "p", "seq": 2, "intervals": [[0, 3]],
+                                                           "position": 3}, start + timedelta(seconds=3), None)
+                 for user_id in user_ids]
+        services.heartbeat_batches()._run(beats)
+        assert [beat.outcome for beat in beats] == [heartbeat_batch.STALE] * 2
+        assert LessonProgress.query.filter_by(lesson_id=lesson_id).with_entities(
+            db.func.sum(LessonProgress.watched_seconds)).scalar() == 0
+        results = [services.record_heartbeat(SimpleNamespace(id=user_id), lesson_id,
+                                             {"player": "p", "seq": 2, "intervals": [[0, 3]], "position": 3},
+                                             now=start + timedelta(seconds=3))[0] for user_id in user_ids]
+    finally:
+        services._raw_statements_by_dialect[key] = (read, writes)
+    assert [result.credited_seconds for result in results] == [pytest.approx(3)] * 2
+    db.session.expire_all()
+    assert {row.user_id: row.watched_seconds for row in LessonProgress.query.filter_by(lesson_id=lesson_id)} == {
+        user_id: pytest.approx(3) for user_id in user_ids}
 
 
 # ---- the connection heartbeat batches are written on (lms/courses/heartbeat_batch.py) ------------------

@@ -165,6 +165,8 @@ class HeartbeatBatches:
                 beat.outcome, beat.error = None, exc
         finally:
             for beat in batch:
+                if beat.outcome is None and beat.error is None:  # not written, nothing to say: read again
+                    beat.outcome = STALE
                 beat.done = True
 
     def _judged(self, beat: Beat, facts):
@@ -189,10 +191,11 @@ class HeartbeatBatches:
             if judged is None:
                 continue
             if not all(statement.execute(cursor, judged[1]).rowcount == 1 for statement in writes):
-                # cannot happen while the write lock is held from the read on; if it does, read again
+                # cannot happen while the write lock is held from the read on; if it does, nothing of the
+                # batch stays, and each of its heartbeats that was to be written reads again (_run)
                 connection.rollback()
-                for done in (*written, beat):
-                    done.outcome = STALE
+                for done in written:
+                    done.outcome = None
                 return
             beat.outcome = (judged[0], facts)
             written.append(beat)

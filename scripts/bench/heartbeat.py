@@ -188,14 +188,18 @@ def by_itself(env: dict, lesson_id: int, credentials, count: int = 3000) -> dict
             db.engine.dispose()
 
 
-def start_gunicorn(app_spec: str, env: dict, workers: int, threads: int, cwd: Path, worker_class: str):
+def start_gunicorn(app_spec: str, env: dict, workers: int, threads: int, cwd: Path, worker_class: str, log: Path):
+    """gunicorn on a free loopback port, its log (warnings, errors and their tracebacks) written to `log`: a
+    pipe nobody reads would stop the workers once it filled."""
     port = free_port()
-    proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "--workers", str(workers), "--threads", str(threads),
-         "--worker-class", worker_class, "--keep-alive", "5", "--backlog", "2048", "--log-level", "warning",
-         "--bind", f"127.0.0.1:{port}", app_spec],
-        cwd=str(cwd), env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv/bin/gunicorn"), "--workers", str(workers), "--threads", str(threads),
+             "--worker-class", worker_class, "--keep-alive", "5", "--backlog", "2048", "--log-level", "warning",
+             "--bind", f"127.0.0.1:{port}", app_spec],
+            cwd=str(cwd), env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -204,7 +208,14 @@ def start_gunicorn(app_spec: str, env: dict, workers: int, threads: int, cwd: Pa
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("gunicorn did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
+    raise RuntimeError("gunicorn did not start: " + log.read_text(errors="replace")[-2000:])
+
+
+def first_error(log: Path, lines: int = 40) -> str:
+    """The first traceback in a gunicorn log (where an answer that was not 200 can be explained), or ''."""
+    text = log.read_text(errors="replace").splitlines() if log.exists() else []
+    start = next((n for n, line in enumerate(text) if "Traceback" in line), None)
+    return "" if start is None else "\n".join(text[max(0, start - 1):start + lines])
 
 
 async def viewer(port: int, path: str, cookie: str, csrf: str, stop_at: float, latencies: list, errors: list,
@@ -292,7 +303,8 @@ def measure(label: str, env: dict, args, workdir: Path):
     gc.freeze()
     results = {}
     for name, spec, cwd in (("kepu heartbeat", "wsgi:app", ROOT), ("bare Flask", "bare_app:app", workdir)):
-        proc, port = start_gunicorn(spec, env, args.workers, args.threads, cwd, args.worker_class)
+        log = workdir / f"gunicorn-{label}-{spec.partition(':')[0]}.log"
+        proc, port = start_gunicorn(spec, env, args.workers, args.threads, cwd, args.worker_class, log)
         try:
             asyncio.run(drive(port, path, credentials[:5], 2))  # warm up (imports, connections)
             cpu_before, others_before = workers_cpu_seconds(proc.pid), cpu_seconds()
@@ -308,6 +320,9 @@ def measure(label: str, env: dict, args, workdir: Path):
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+        if result["errors"] or (name == "kepu heartbeat" and args.interval and paced["errors"]):
+            print(f"{name}: answers that were not 200; gunicorn's log, {log}, from its first traceback:\n"
+                  + (first_error(log) or "(no traceback)"))
     real, bare = results["kepu heartbeat"], results["bare Flask"]
     print(f"\n== {label}: {args.viewers} concurrent viewers, {args.seconds:.0f} s each, gunicorn "
           f"--workers {args.workers} --threads {args.threads} --worker-class {args.worker_class}, {os.cpu_count()} CPUs")
