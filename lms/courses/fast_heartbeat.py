@@ -85,7 +85,7 @@ def _identifier(environ) -> str:
 class FastHeartbeat:
     def __init__(self, app, wsgi_app):
         self.app, self.wsgi_app = app, wsgi_app
-        self._sessions = self._tokens = None
+        self._verifiers_made = None
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "POST":
@@ -100,12 +100,17 @@ class FastHeartbeat:
 
     # ---- the checks ----------------------------------------------------------------------------------
     def _verifiers(self):
-        if self._sessions is None:
+        """(the session cookies', the CSRF tokens') verifiers, made at a process's first heartbeat. Both in
+        one assignment: a worker's threads answer its first heartbeats at once, and one that found the
+        first set and the second not yet once answered 500 (scripts/bench/heartbeat.py, 8 threads)."""
+        verifiers = self._verifiers_made
+        if verifiers is None:  # two threads may both make them: the same checks, only a cache apart
             app = self.app
-            self._sessions = _Verified(app.session_interface.get_signing_serializer(app))
-            self._tokens = _Verified(URLSafeTimedSerializer(
-                app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key, salt="wtf-csrf-token"))
-        return self._sessions, self._tokens
+            verifiers = self._verifiers_made = (
+                _Verified(app.session_interface.get_signing_serializer(app)),
+                _Verified(URLSafeTimedSerializer(app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key,
+                                                 salt="wtf-csrf-token")))
+        return verifiers
 
     def _session(self, environ, config):
         cookie = parse_cookie(environ.get("HTTP_COOKIE", "")).get(config["SESSION_COOKIE_NAME"])
