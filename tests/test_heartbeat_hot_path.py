@@ -260,3 +260,21 @@ def test_the_first_heartbeats_of_a_new_worker_each_find_both_signature_checks(ap
     found.append(door._verifiers())  # a second heartbeat, while the first thread is between its two checks
     first.join()
     assert len(found) == 2 and all(sessions is not None and tokens is not None for sessions, tokens in found)
+
+
+def test_a_first_heartbeat_makes_its_rows_stamped_with_the_course_version_of_that_moment(app, make_user, course):
+    """A first heartbeat's progress row and lease are two INSERTs, not the ORM (at 1,000 viewers starting at
+    once the ORM's ~6 ms each made the slowest heartbeats); the row still records the course's version
+    then, as the ORM's do (lms/courses/rules.py), so the learner keeps the rules they started under."""
+    from lms.courses.lease import StudyLease
+
+    course.version = 3
+    db.session.commit()
+    lesson_id, user_id = course.active_lessons[0].id, make_user().id
+    result, _record = services.record_heartbeat(SimpleNamespace(id=user_id), lesson_id,
+                                                {"player": "tablet-7", "seq": 1, "start": True, "position": 0})
+    assert result.credited_seconds == 0
+    row = LessonProgress.query.filter_by(user_id=user_id, lesson_id=lesson_id).one()
+    assert (row.course_version, row.watched_seconds, row.intervals, row.version) == (3, 0.0, [], 2)
+    lease = db.session.get(StudyLease, user_id)
+    assert (lease.token, lease.lesson_id, lease.clock_credited, lease.day_credited) == ("tablet-7", lesson_id, 0.0, 0.0)

@@ -163,9 +163,16 @@ def versions_of(course: Course) -> list[CourseVersion]:
     return CourseVersion.query.filter_by(course_id=course.id).order_by(CourseVersion.version.desc()).all()
 
 
+def course_version_now(lesson_id):
+    """The version of `lesson_id`'s course (a value or a bound parameter), as a subquery that the INSERT of
+    a progress row evaluates: the row records the version of that moment."""
+    course_id = select(Lesson.course_id).where(Lesson.id == lesson_id).scalar_subquery()
+    return select(Course.version).where(Course.id == course_id).scalar_subquery()
+
+
 @event.listens_for(LessonProgress, "before_insert")
 def _stamp_course_version(mapper, connection, target: LessonProgress) -> None:
-    """A new progress row records the course's version at that moment, in the INSERT itself."""
+    """A new progress row records the course's version at that moment, in the INSERT itself (a first
+    heartbeat's row, inserted without the ORM, is stamped the same way: services._first_rows)."""
     if target.course_version is None:
-        course_id = select(Lesson.course_id).where(Lesson.id == target.lesson_id).scalar_subquery()
-        target.course_version = select(Course.version).where(Course.id == course_id).scalar_subquery()
+        target.course_version = course_version_now(target.lesson_id)
