@@ -247,8 +247,8 @@ def _first_rows_statements(dialect_name: str):
 def _first_rows(user_id: int, lesson_id: int, token: str, current) -> None:
     """A learner's first heartbeat on a lesson (or ever): the progress row and the lease this player takes,
     made in one commit. Two INSERTs, not the ORM: 1,000 viewers starting at once send 100 of these a second,
-    and through the ORM each cost ~6 ms of CPU, 13 times a heartbeat (p99 of those first heartbeats 265–443
-    ms at the real pace, where the later ones took 30–46 ms: scripts/bench/heartbeat.py --paced)."""
+    and through the ORM each cost ~6 ms of CPU, 13 times a heartbeat (p99 of those first heartbeats 265–300
+    ms at the real pace, where the later ones took 27–30 ms: scripts/bench/heartbeat.py --paced)."""
     params = {"first_user_id": user_id, "first_lesson_id": lesson_id, "first_token": token,
               "first_acquired_at": current}
     for statement in _first_rows_statements(db.engine.dialect.name):

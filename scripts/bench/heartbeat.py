@@ -19,7 +19,8 @@ answer is its whole capacity, cores / rate, the cores were the limit), and measu
 costs by itself, called in this process without gunicorn. At the real pace (--interval,
 --paced-viewers; --paced is 1,000 viewers × one heartbeat per 10 s for 60 s) each heartbeat opens its
 own connection, as a browser does after its keep-alive lapsed (gunicorn's is 5 s); the connect counts
-in its latency. Only 127.0.0.1 is used; every run is bounded in time.
+in its latency, and each viewer's first heartbeat (its player takes the lease, its rows are made if it has
+none) is also counted apart from the later ones. Only 127.0.0.1 is used; every run is bounded in time.
 """
 from __future__ import annotations
 
