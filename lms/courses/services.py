@@ -277,11 +277,8 @@ def record_heartbeat(user, lesson_id: int, payload: dict, now=None, attempts: in
         db.session.commit()
     for _attempt in range(attempts):
         outcome = heartbeat_batches().submit(heartbeat_batch.Beat(user_id, lesson_id, payload, now, verify_user))
-        if outcome == heartbeat_batch.FIRST:  # a first heartbeat: its rows are made through the ORM, then read again
-            try:
-                _first_rows(user_id, lesson_id, crediting.parse_player(payload)[0], now or utcnow())
-            except IntegrityError:  # another request created them first
-                db.session.rollback()
+        if outcome == heartbeat_batch.FIRST:  # a first heartbeat: its rows are made (or found made), then read again
+            _first_rows(user_id, lesson_id, crediting.parse_player(payload)[0], now or utcnow())
             continue
         if outcome != heartbeat_batch.STALE:
             break

@@ -219,8 +219,8 @@ def first_error(log: Path, lines: int = 40) -> str:
     return "" if start is None else "\n".join(text[max(0, start - 1):start + lines])
 
 
-async def viewer(port: int, path: str, cookie: str, csrf: str, stop_at: float, latencies: list, errors: list,
-                 interval: float = 0.0, firsts: list | None = None):
+async def viewer(port: int, path: str, cookie: str, csrf: str, stop_at: float, firsts: list, later: list,
+                 errors: list, interval: float = 0.0):
     """One viewer on one keep-alive connection: heartbeats until stop_at, back to back (interval 0)
     or one every `interval` seconds like a real player (first one at a random offset)."""
     if interval:
@@ -263,9 +263,8 @@ async def viewer(port: int, path: str, cookie: str, csrf: str, stop_at: float, l
                 elif name.lower() == "connection" and value.strip().lower() == "close":
                     close = True
             payload = await reader.readexactly(length)
-            latencies.append(time.monotonic() - started)
-            if seq == 1 and firsts is not None:  # a viewer's first heartbeat: its player takes the lease (rows made)
-                firsts.append(latencies[-1])
+            # a viewer's first heartbeat (its player takes the lease, its rows are made) is counted apart
+            (firsts if seq == 1 else later).append(time.monotonic() - started)
             status = int(status_line.split()[1])
             if status != 200:
                 errors.append(status)
@@ -282,16 +281,14 @@ async def viewer(port: int, path: str, cookie: str, csrf: str, stop_at: float, l
 
 
 async def drive(port: int, path: str, credentials, seconds: float, interval: float = 0.0):
-    latencies, errors, firsts = [], [], []
+    firsts, later, errors = [], [], []
     CLIENT_PAUSES.reset()
     stop_at = time.monotonic() + seconds
     started = time.monotonic()
-    await asyncio.gather(*(viewer(port, path, cookie, csrf, stop_at, latencies, errors, interval, firsts)
+    await asyncio.gather(*(viewer(port, path, cookie, csrf, stop_at, firsts, later, errors, interval)
                            for cookie, csrf in credentials), return_exceptions=False)
     elapsed = time.monotonic() - started
-    later = sorted(latencies[:])
-    for first in firsts:  # the same floats: each first heartbeat's latency out of the rest
-        later.remove(first)
+    latencies = firsts + later
     return {"rps": len(latencies) / elapsed, "p50": _percentile(latencies, 0.50), "p99": _percentile(latencies, 0.99),
             "n": len(latencies), "errors": len(errors), "statuses": sorted(set(errors)),
             "client_gc_ms": CLIENT_PAUSES.reset() * 1000, "firsts": firsts, "later": later}
